@@ -1,0 +1,77 @@
+"""Timings: ``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ.
+
+Timings live here and print figures; the tests never time anything.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .render import Renderer
+
+
+def _inputs(size: int, batch: int, device: torch.device, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(batch, 1, 6, 6, generator=g).tanh() * 0.06 + 1.0
+    depth = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[:, 0]
+    depth = depth.clamp(0.9, 1.1)
+    albedo = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
+    light = torch.tensor([0.4, 0.5, 0.2, 0.3]).repeat(batch, 1)
+    view = torch.cat([(torch.rand(batch, 3, generator=g) * 2 - 1) * 0.5,
+                      (torch.rand(batch, 3, generator=g) * 2 - 1) * 0.01], 1)
+    return [t.to(device).requires_grad_() for t in (depth, albedo, light, view)]
+
+
+def time_render(size: int, batch: int = 16, device: str = "cpu", repeats: int = 20,
+                warmup: int = 3) -> dict[str, float]:
+    """Median and minimum milliseconds of ``render`` forward + backward."""
+    dev = torch.device(device)
+    r = Renderer(size)
+    inputs = _inputs(size, batch, dev)
+
+    def step() -> None:
+        image, _ = r.render(*inputs)
+        image.square().mean().backward()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"median_ms": statistics.median(times), "min_ms": min(times)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m g2s_lite.bench",
+                                     description="Print timings of the book's building blocks.")
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("render", help="forward+backward of the renderer Φ")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="image sizes")
+    p.add_argument("--repeats", type=int, default=20, help="timed repetitions (default 20)")
+    p.add_argument("--device", action="append",
+                   help="cpu and/or cuda (default: cpu, plus cuda when available)")
+    args = parser.parse_args(argv)
+    devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    print(f"render forward+backward, batch {args.batch}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
+    for device in devices:
+        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+        for size in args.sizes:
+            t = time_render(size, args.batch, device, args.repeats)
+            print(f"  {device:4s} ({name}) {size:4d}×{size:<4d} median {t['median_ms']:8.2f} ms"
+                  f"   min {t['min_ms']:8.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Depth and normal errors against ground truth — Chapter 7 (and every chapter that measures).
+
+The paper's protocol (DESIGN §6): compare the reconstructed depth *in the image's own view*
+with the ground truth on the foreground (the ground-truth mask eroded by one pixel, times the
+valid mask of the reconstruction).
+
+- SIDE, the scale-invariant depth error: sqrt(mean((Δ − mean Δ)²)) with Δ = log d_pred − log d_gt.
+  A global scale of the prediction does not change it. Papers report it ×10⁻²; these
+  functions return the plain value.
+- MAD, the mean angle in degrees between predicted and true normals.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _as_weights(mask: Tensor, like: Tensor) -> Tensor:
+    """Accept a ``B×H×W`` or ``B×1×H×W`` mask; return ``B×H×W`` float weights."""
+    if mask.dim() == 4 and mask.shape[1] == 1:
+        mask = mask[:, 0]
+    if mask.shape != like.shape:
+        raise ValueError(f"mask must have shape {tuple(like.shape)} (or B×1×H×W), "
+                         f"got {tuple(mask.shape)}")
+    weights = mask.to(like.dtype)
+    empty = weights.flatten(1).sum(1) == 0
+    if empty.any():
+        raise ValueError(f"mask is empty for image(s) {empty.nonzero().flatten().tolist()}: "
+                         "there is no pixel to compare on")
+    return weights
+
+
+def _masked_mean(x: Tensor, w: Tensor) -> Tensor:
+    return (x * w).flatten(1).sum(1) / w.flatten(1).sum(1)
+
+
+def side(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> Tensor:
+    """Scale-invariant depth error per image (not multiplied by 100).
+
+    Args:
+        pred_depth, gt_depth: ``B×H×W``, positive.
+        mask: ``B×H×W`` (or ``B×1×H×W``) pixels to compare on.
+
+    Returns:
+        ``B``.
+
+    >>> d = torch.full((1, 4, 4), 1.0)
+    >>> side(2 * d, d, torch.ones(1, 4, 4)).item()  # a global scale costs nothing
+    0.0
+    """
+    if pred_depth.shape != gt_depth.shape:
+        raise ValueError(f"pred_depth {tuple(pred_depth.shape)} and gt_depth "
+                         f"{tuple(gt_depth.shape)} must have the same shape B×H×W")
+    w = _as_weights(mask, gt_depth)
+    if (pred_depth[w > 0] <= 0).any() or (gt_depth[w > 0] <= 0).any():
+        raise ValueError("depths must be positive on the mask (SIDE compares logarithms)")
+    delta = torch.log(pred_depth.clamp(min=1e-8)) - torch.log(gt_depth.clamp(min=1e-8))
+    mean = _masked_mean(delta, w)
+    return _masked_mean((delta - mean[:, None, None]) ** 2, w).sqrt()
+
+
+def mad(pred_normal: Tensor, gt_normal: Tensor, mask: Tensor) -> Tensor:
+    """Mean angular deviation in degrees per image.
+
+    Args:
+        pred_normal, gt_normal: ``B×H×W×3`` (need not be unit length).
+        mask: ``B×H×W`` (or ``B×1×H×W``).
+
+    Returns:
+        ``B``.
+    """
+    if pred_normal.shape != gt_normal.shape or pred_normal.shape[-1] != 3:
+        raise ValueError("normals must both have shape B×H×W×3, got "
+                         f"{tuple(pred_normal.shape)} and {tuple(gt_normal.shape)}")
+    w = _as_weights(mask, gt_normal[..., 0])
+    cos = (F.normalize(pred_normal, dim=-1) * F.normalize(gt_normal, dim=-1)).sum(-1)
+    angle = torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+    return _masked_mean(angle, w)
+
+
+def chamfer(points_a: Tensor, points_b: Tensor) -> Tensor:
+    """Symmetric Chamfer distance: mean distance from each point of A to its nearest point
+    in B, plus the same from B to A (plain Euclidean distances, world units).
+
+    Args:
+        points_a: ``B×N×3``; points_b: ``B×M×3``.
+
+    Returns:
+        ``B``.
+    """
+    if points_a.dim() != 3 or points_b.dim() != 3 or points_a.shape[-1] != 3 \
+            or points_b.shape[-1] != 3 or points_a.shape[0] != points_b.shape[0]:
+        raise ValueError("point sets must have shapes B×N×3 and B×M×3, got "
+                         f"{tuple(points_a.shape)} and {tuple(points_b.shape)}")
+    dist = torch.cdist(points_a, points_b)
+    return dist.amin(2).mean(1) + dist.amin(1).mean(1)
+
+
+def erode(mask: Tensor, pixels: int = 1) -> Tensor:
+    """Erode a binary mask (``B×H×W`` or ``B×1×H×W``) by ``pixels`` in each direction:
+    a pixel survives if its whole (2·pixels+1)² neighbourhood is inside. Pixels at the
+    image border count as having outside neighbours."""
+    squeeze = mask.dim() == 3
+    m = mask[:, None] if squeeze else mask
+    k = 2 * pixels + 1
+    inside = -F.max_pool2d(-F.pad(m.float(), (pixels,) * 4, value=0.0), k, stride=1)
+    inside = (inside > 0.5).to(mask.dtype if mask.is_floating_point() else torch.float32)
+    return inside[:, 0] if squeeze else inside
+
+
+def depth_errors(pred_depth: Tensor, gt_depth: Tensor, gt_mask: Tensor, renderer,
+                 pred_valid: Tensor | None = None) -> dict[str, Tensor]:
+    """SIDE and MAD with the paper's protocol: on the ground-truth mask eroded by one pixel,
+    times the reconstruction's valid mask (also eroded), normals from each depth map.
+
+    Args:
+        pred_depth, gt_depth: ``B×H×W`` in the image's view.
+        gt_mask: ``B×1×H×W`` or ``B×H×W`` foreground.
+        renderer: a :class:`~g2s_lite.render.Renderer` of the same size (for the normals).
+        pred_valid: where the prediction is defined (default: where its depth is valid).
+
+    Returns:
+        dict with ``side`` and ``mad`` of shape ``B`` and the ``mask`` ``B×H×W`` used.
+    """
+    if pred_valid is None:
+        pred_valid = renderer.valid_mask(pred_depth)
+    gt = gt_mask[:, 0] if gt_mask.dim() == 4 else gt_mask
+    pv = pred_valid[:, 0] if pred_valid.dim() == 4 else pred_valid
+    mask = erode(gt.float()) * erode(pv.float())
+    return {"side": side(pred_depth, gt_depth, mask),
+            "mad": mad(renderer.normals(pred_depth), renderer.normals(gt_depth), mask),
+            "mask": mask}

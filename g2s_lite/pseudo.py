@@ -1,0 +1,91 @@
+"""Random views and lights — Chapter 4 (pseudo samples).
+
+The paper renders the current shape under random viewpoints and lightings. Its random
+light perturbs the image's own light: a diffuse change r is drawn uniformly, the diffuse
+strength becomes b + r and the ambient strength a + α·r (α < 0 keeps the overall
+brightness roughly constant), and the direction (dx, dy) is drawn uniformly. DESIGN §5
+lists the ranges for synthetic and real faces; they live here and nowhere else.
+
+SynFaces (the book's synthetic world) draws its lights with the same recipe around a fixed
+base light, so the world's lighting matches what the method expects.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class LightRanges:
+    """The paper's random-light recipe (DESIGN §5).
+
+    Attributes:
+        dx, dy: uniform ranges of the direction components (l = normalize(dx, dy, 1)).
+        diffuse: uniform range of the diffuse change r.
+        alpha: ambient coupling: ambient += alpha·r.
+    """
+
+    dx: tuple[float, float]
+    dy: tuple[float, float]
+    diffuse: tuple[float, float]
+    alpha: float
+
+
+#: Synthetic faces at 64×64 (DESIGN §5).
+SYNFACE_LIGHTS = LightRanges(dx=(-0.9, 0.9), dy=(-0.3, 0.8), diffuse=(-0.1, 0.7), alpha=-0.4)
+#: Real faces at 128×128 (DESIGN §5).
+FACE_LIGHTS = LightRanges(dx=(-1.0, 1.0), dy=(-0.2, 0.8), diffuse=(-0.1, 0.6), alpha=-0.6)
+
+
+@dataclass(frozen=True)
+class ViewRanges:
+    """Uniform ranges of a random view: rotations in degrees, translations in world units
+    (at depth 1 the image spans ±tan(fov/2) ≈ ±0.087 for the default 10° field of view)."""
+
+    pitch: float
+    yaw: float
+    roll: float
+    tx: float
+    ty: float
+    tz: float = 0.0
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> Tensor:
+    return torch.rand(n, generator=generator) * (high - low) + low
+
+
+def sample_lights(n: int, base: Tensor | tuple[float, float] = (0.5, 0.5),
+                  ranges: LightRanges = SYNFACE_LIGHTS,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Random lights with the paper's recipe, around a base (ambient, diffuse).
+
+    Args:
+        n: number of lights.
+        base: the (ambient, diffuse) strengths that the random change perturbs — the image's
+            own light in the method, a fixed base light in SynFaces. A tensor of shape ``2``
+            or ``B×4`` (its first two columns are used) also works.
+        ranges: the recipe's ranges.
+        generator: for reproducible draws.
+
+    Returns:
+        ``n×4`` lights (ambient, diffuse, dx, dy).
+    """
+    base_t = torch.as_tensor(base, dtype=torch.float32).reshape(-1)[:2]
+    r = _uniform(n, *ranges.diffuse, generator)
+    ambient = base_t[0] + ranges.alpha * r
+    diffuse = base_t[1] + r
+    dx = _uniform(n, *ranges.dx, generator)
+    dy = _uniform(n, *ranges.dy, generator)
+    return torch.stack([ambient, diffuse, dx, dy], 1)
+
+
+def sample_views(n: int, ranges: ViewRanges,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """Uniform random views: ``n×6`` (rx, ry, rz in radians, tx, ty, tz)."""
+    rot = [_uniform(n, -math.radians(a), math.radians(a), generator)
+           for a in (ranges.pitch, ranges.yaw, ranges.roll)]
+    trans = [_uniform(n, -t, t, generator) for t in (ranges.tx, ranges.ty, ranges.tz)]
+    return torch.stack(rot + trans, 1)

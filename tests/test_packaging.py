@@ -1,0 +1,88 @@
+"""The book's plumbing: dependencies listed once, the repository address in one place,
+a table of contents that matches the chapters, notebooks committed without outputs."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from g2s_lite import runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted |= set(extra)
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {p for p in pip if not p.startswith("-e")}
+    assert listed == wanted, (f"only in pyproject: {sorted(wanted - listed)}; "
+                              f"only in environment.yml: {sorted(listed - wanted)}")
+    assert "-e ." in pip
+
+
+def test_repository_address_is_kept_in_one_place():
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["urls"]["Homepage"] == url
+    for nb in NOTEBOOKS:
+        text = nb.read_text()
+        found = set(re.findall(r"git\+(https://[^\"' ]+)", text))
+        assert found == {url}, f"{nb.name}: Colab set-up cell installs from {found}, not {url}"
+
+
+def test_toc_lists_exactly_the_chapters_that_exist():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entries = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
+    for entry in entries:
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
+    listed = {e.split("/")[-1] for e in entries}
+    for nb in NOTEBOOKS:
+        assert nb.stem in listed, f"{nb.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs_and_start_with_setup(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+    assert "runtime.describe" in "".join(code[0]["source"])
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make book" in readme
+    assert "make test" in ci and "make book" in ci
+
+
+@pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("0", False),
+                                          ("", False), ("no", False)])
+def test_quick_mode_switch(monkeypatch, value, quick):
+    monkeypatch.setenv(runtime.QUICK_ENV, value)
+    assert runtime.quick_mode() is quick
+    assert runtime.scaled(500, 5) == (5 if quick else 500)
+
+
+def test_bench_command_prints_timings():
+    out = subprocess.run([sys.executable, "-m", "g2s_lite.bench", "render", "--sizes", "16",
+                          "--batch", "2", "--repeats", "1", "--device", "cpu"],
+                         capture_output=True, text=True, check=True).stdout
+    assert re.search(r"16×16\s+median\s+[\d.]+ ms", out), out
