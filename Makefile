@@ -19,7 +19,7 @@ install: $(STAMP)
 ## Unit tests, then every chapter executed top to bottom in quick mode (nbval).
 test: $(STAMP)
 	G2S_QUICK=1 $(BIN)/python -m pytest --doctest-modules tests g2s_lite
-	G2S_QUICK=1 $(BIN)/python -m pytest --nbval-lax -p no:doctest book
+	G2S_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:doctest book
 
 ## Execute the notebooks (cached) and build the HTML book into _build/html.
 book: $(STAMP)

@@ -35,7 +35,7 @@ from torch import Tensor
 # in each direction is tested against an s×s block of pixel centres. Warped depth grids are
 # mostly made of triangles about one pixel wide, stretched ones are rare, so a few small
 # windows carry almost all the work and large ones stay cheap.
-_WINDOWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+_WINDOWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 # Barycentric tolerance: pixel centres on a shared edge (every vertex sits exactly on a pixel
 # centre at the identity view) must be claimed by at least one triangle despite round-off.
 _INSIDE_TOL = 1e-5
@@ -70,7 +70,7 @@ def make_view(pitch: float = 0.0, yaw: float = 0.0, roll: float = 0.0,
               tx: float = 0.0, ty: float = 0.0, tz: float = 0.0, batch: int = 1) -> Tensor:
     """A ``batch×6`` view tensor from angles in **degrees** and a translation.
 
-    >>> make_view(yaw=90.0)[0, 1].item() == math.pi / 2
+    >>> math.isclose(make_view(yaw=90.0)[0, 1].item(), math.pi / 2, rel_tol=1e-6)
     True
     """
     rad = [math.radians(a) for a in (pitch, yaw, roll)]
@@ -120,88 +120,134 @@ def _barycentric_depth(tri: Tensor, pu: Tensor, pv: Tensor) -> tuple[Tensor, Ten
     return torch.stack([ba, bb, bc], -1), depth
 
 
-@torch.no_grad()
-def _zbuffer(verts: Tensor, faces: Tensor, height: int, width: int) -> Tensor:
-    """Index of the nearest triangle covering each pixel centre (−1 where none does).
+def grid_triangles(grid: Tensor) -> Tensor:
+    """The triangles of a vertex grid, in the order of :func:`grid_faces`.
 
     Args:
-        verts: ``B×N×3`` vertices as (u, v, z): pixel coordinates and camera depth.
-        faces: ``F×3``.
+        grid: ``B×H×W×C`` per-pixel vertex attributes (e.g. (u, v, z)).
+
+    Returns:
+        ``B×F×3×C`` with F = 2·(H−1)·(W−1).
+    """
+    b_size, c = grid.shape[0], grid.shape[-1]
+    tl, tr = grid[:, :-1, :-1], grid[:, :-1, 1:]
+    bl, br = grid[:, 1:, :-1], grid[:, 1:, 1:]
+    first = torch.stack([tl, bl, tr], -2).reshape(b_size, -1, 3, c)
+    second = torch.stack([tr, bl, br], -2).reshape(b_size, -1, 3, c)
+    return torch.cat([first, second], 1)
+
+
+@torch.no_grad()
+def _zbuffer(tri: Tensor, height: int, width: int) -> Tensor:
+    """Index of the nearest triangle covering each pixel centre (−1 where none does).
+
+    Each triangle gets its barycentric coordinates and inverse depth as linear functions of
+    the pixel position relative to its first vertex (1/z is linear in screen space); every
+    pixel centre in its bounding box is then tested with a few multiply-adds.
+
+    Args:
+        tri: ``B×F×3×3`` triangles, vertices (u, v, z): pixel coordinates and camera depth.
 
     Returns:
         ``B·H·W`` int64 global triangle ids ``b·F + f``.
     """
-    b_size, n_faces = verts.shape[0], faces.shape[0]
-    tri = verts[:, faces].reshape(-1, 3, 3)  # (B·F)×3×3
-    u, v, z = tri.unbind(-1)
-    u0 = u.amin(1).ceil().clamp(0, width - 1).long()
-    u1 = u.amax(1).floor().clamp(-1, width - 1).long()
-    v0 = v.amin(1).ceil().clamp(0, height - 1).long()
-    v1 = v.amax(1).floor().clamp(-1, height - 1).long()
-    span_u, span_v = u1 - u0 + 1, v1 - v0 + 1
-    area = _edge(u[:, 0], v[:, 0], u[:, 1], v[:, 1], u[:, 2], v[:, 2])
+    b_size, n_faces = tri.shape[:2]
+    flat = tri.reshape(-1, 3, 3)
+    (ua, va, za), (ub, vb, zb), (uc, vc, zc) = (flat[:, k].unbind(-1) for k in range(3))
+    umin = torch.minimum(torch.minimum(ua, ub), uc)
+    umax = torch.maximum(torch.maximum(ua, ub), uc)
+    vmin = torch.minimum(torch.minimum(va, vb), vc)
+    vmax = torch.maximum(torch.maximum(va, vb), vc)
+    u0 = umin.ceil().clamp(0, width - 1)
+    v0 = vmin.ceil().clamp(0, height - 1)
+    span_u = umax.floor().clamp(-1, width - 1) - u0 + 1
+    span_v = vmax.floor().clamp(-1, height - 1) - v0 + 1
+    e1u, e1v, e2u, e2v = ub - ua, vb - va, uc - ua, vc - va
+    area = e1u * e2v - e1v * e2u
     # NaN fails every comparison, so broken triangles drop out here too.
-    area = area.abs()
-    keep = (span_u > 0) & (span_v > 0) & (area > 1e-9) & (area < math.inf) & (z.amin(1) > 0)
-    span = torch.maximum(span_u, span_v).masked_fill(~keep, 0)
+    keep = ((span_u > 0) & (span_v > 0) & (area.abs() > 1e-9) & (area.abs() < math.inf)
+            & (torch.minimum(torch.minimum(za, zb), zc) > 0))
+    span = torch.maximum(span_u, span_v).masked_fill(~keep, 0).long()
+
+    # Plane coefficients for every triangle (elementwise, cheap), relative to vertex A:
+    # with x = u − u_A, y = v − v_A, b_B = bx·x + by·y, b_C = cx·x + cy·y, 1/z = wa + wx·x + wy·y.
+    inv = 1.0 / area
+    wa = 1.0 / za
+    bx, by, cx, cy = e2v * inv, -e2u * inv, -e1v * inv, e1u * inv
+    dwb, dwc = 1.0 / zb - wa, 1.0 / zc - wa
+    coef = torch.stack([u0 - ua, v0 - va, bx, by, cx, cy, wa, dwb * bx + dwc * cx,
+                        dwb * by + dwc * cy, span_u, span_v], 1)
+    base = (torch.arange(span.shape[0], device=tri.device) // n_faces) * (height * width) \
+        + v0.long() * width + u0.long()
+
+    # Sort triangles by window size once; each window is then a contiguous slice.
+    span, order = torch.sort(span)
+    first = int(torch.searchsorted(span, torch.ones(1, dtype=span.dtype, device=span.device)))
+    span, tid = span[first:], order[first:]
+    ox, oy, bx, by, cx, cy, wa, wx, wy, su, sv = coef[tid].unbind(1)
+    base = base[tid]
 
     keys, pixels = [], []
-    lower = 0
-    for size in _WINDOWS:
-        ids = ((span > lower) & (span <= size)).nonzero().squeeze(1)
-        lower = size
-        if ids.numel() == 0:
-            if size >= max(height, width):
-                break
-            continue
-        offs = torch.arange(size, device=verts.device)
-        du, dv = offs.repeat(size), offs.repeat_interleave(size)  # size²
-        pu = u0[ids, None] + du  # K×size²
-        pv = v0[ids, None] + dv
-        inside = (du < span_u[ids, None]) & (dv < span_v[ids, None])
-        bary, depth = _barycentric_depth(tri[ids, None], pu.to(tri.dtype), pv.to(tri.dtype))
-        inside &= (bary >= -_INSIDE_TOL).all(-1) & (depth > 0) & torch.isfinite(depth)
-        cand = inside.nonzero(as_tuple=True)
-        tid = ids[cand[0]]
-        # Pack (depth, triangle id) into one int64: positive float32 bit patterns sort like
-        # the floats, so a single scatter-min finds the nearest surface and its triangle.
-        zbits = depth[cand].float().view(torch.int32).long()
-        keys.append((zbits << 32) | tid)
-        pixels.append((tid // n_faces) * (height * width) + pv[cand] * width + pu[cand])
-        if size >= max(height, width):
-            break
+    # spans are clipped to the image, so the last window is the image itself
+    windows = [s for s in _WINDOWS if s < max(height, width)] + [max(height, width)]
+    bounds = torch.searchsorted(span, torch.tensor(windows, device=span.device), right=True)
+    lo = 0
+    for size, hi in zip(windows, bounds.tolist()):
+        if hi > lo:
+            sl = slice(lo, hi)
+            offs = torch.arange(size, device=tri.device)
+            du, dv = offs.repeat(size), offs.repeat_interleave(size)  # size²
+            x = ox[sl, None] + du
+            y = oy[sl, None] + dv
+            b_b = bx[sl, None] * x + by[sl, None] * y
+            b_c = cx[sl, None] * x + cy[sl, None] * y
+            w = wa[sl, None] + wx[sl, None] * x + wy[sl, None] * y
+            inside = ((b_b >= -_INSIDE_TOL) & (b_c >= -_INSIDE_TOL)
+                      & (b_b + b_c <= 1.0 + _INSIDE_TOL) & (w > 0)
+                      & (du < su[sl, None]) & (dv < sv[sl, None]))
+            row, col = inside.nonzero(as_tuple=True)
+            # Pack (depth, triangle id) into one int64: positive float32 bit patterns sort
+            # like the floats, so one scatter-min finds the nearest surface and its triangle.
+            zbits = (1.0 / w[row, col]).float().view(torch.int32).long()
+            keys.append((zbits << 32) | tid[sl][row])
+            pixels.append(base[sl][row] + dv[col] * width + du[col])
+        lo = hi
 
-    zbuf = torch.full((b_size * height * width,), _NO_KEY, dtype=torch.int64, device=verts.device)
+    zbuf = torch.full((b_size * height * width,), _NO_KEY, dtype=torch.int64, device=tri.device)
     if keys:
         zbuf.scatter_reduce_(0, torch.cat(pixels), torch.cat(keys), reduce="amin")
     return torch.where(zbuf == _NO_KEY, torch.full_like(zbuf, -1), zbuf & 0xFFFFFFFF)
 
 
-def rasterize_depth(verts: Tensor, faces: Tensor, height: int, width: int,
-                    fill: float) -> tuple[Tensor, Tensor]:
+def rasterize_depth(verts: Tensor, faces: Tensor, height: int, width: int, fill: float,
+                    triangles: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Z-buffer rasterization of a triangle mesh into a depth map, differentiable.
 
     The visibility search runs without gradients; the depth of each covered pixel is then
     recomputed from its winning triangle's vertices, so gradients reach the vertex
-    positions (hence depth and view).
+    positions (hence depth and view) through the visible triangles only.
 
     Args:
         verts: ``B×N×3`` vertices (u, v, z): pixel coordinates and camera depth.
         faces: ``F×3`` vertex indices, shared by the batch.
         height, width: output size.
         fill: depth written where no triangle covers the pixel centre.
+        triangles: ``verts[:, faces]`` (``B×F×3×3``, no gradient needed) if it is cheaper
+            to build another way, e.g. :func:`grid_triangles` for a depth grid.
 
     Returns:
-        (depth ``B×H×W``, triangle id ``B×H×W`` with −1 where uncovered).
+        (depth ``B×H×W``, triangle id ``B×H×W`` — ``b·F + f``, −1 where uncovered).
     """
-    b_size = verts.shape[0]
-    winner = _zbuffer(verts.detach(), faces, height, width)
+    b_size, n_faces = verts.shape[0], faces.shape[0]
+    with torch.no_grad():
+        tri = verts.detach()[:, faces] if triangles is None else triangles.detach()
+        winner = _zbuffer(tri, height, width)
     covered = (winner >= 0).nonzero().squeeze(1)
     tid = winner[covered]
-    tri = verts[(tid // faces.shape[0])[:, None], faces[tid % faces.shape[0]]]  # K×3×3
+    won = verts[(tid // n_faces)[:, None], faces[tid % n_faces]]  # K×3×3, with gradients
     pu = (covered % width).to(verts.dtype)
     pv = ((covered // width) % height).to(verts.dtype)
-    _, depth = _barycentric_depth(tri, pu, pv)
+    _, depth = _barycentric_depth(won, pu, pv)
     out = torch.full((b_size * height * width,), fill, dtype=verts.dtype, device=verts.device)
     out = out.index_put((covered,), depth)
     shape = (b_size, height, width)
@@ -356,9 +402,12 @@ class Renderer:
         ``invalid_depth`` (> max_depth). A batch of one broadcasts against the other input.
         """
         depth, view = self._broadcast(depth=depth, view=view)
-        verts, faces = self.mesh(depth, view)
-        uvz = torch.cat([self.project(verts), verts[..., 2:3]], -1)
-        warped, _ = rasterize_depth(uvz, faces, self.height, self.width, self.invalid_depth)
+        pts = self.transform(self.points(depth), view)
+        uvz = torch.cat([self.project(pts), pts[..., 2:3]], -1)  # B×H×W×3
+        faces = grid_faces(self.height, self.width, depth.device)
+        warped, _ = rasterize_depth(uvz.reshape(uvz.shape[0], -1, 3), faces, self.height,
+                                    self.width, self.invalid_depth,
+                                    triangles=grid_triangles(uvz.detach()))
         return warped
 
     def valid_mask(self, warped_depth: Tensor) -> Tensor:

@@ -295,13 +295,15 @@ class SynFaces:
             views.append(sample_views(1, self.views, generator=g))
             lights.append(sample_lights(1, self.base_light, self.lights, generator=g))
         depth_canon, albedo, mask_canon = self.canonical(params)
-        return self.render(depth_canon, albedo, mask_canon, torch.cat(views),
-                           torch.cat(lights), device=device)
+        return self.render(depth_canon, albedo, torch.cat(lights), torch.cat(views),
+                           mask_canon, device=device)
 
-    def render(self, depth_canon: Tensor, albedo: Tensor, mask_canon: Tensor, view: Tensor,
-               light: Tensor, device: torch.device | str = "cpu") -> dict[str, Tensor]:
-        """Render canonical faces under views and lights: the ground-truth dict of
-        :meth:`sample`. Useful to see the *same* face under a view and light of one's choice."""
+    def render(self, depth_canon: Tensor, albedo: Tensor, light: Tensor, view: Tensor,
+               mask_canon: Tensor, device: torch.device | str = "cpu") -> dict[str, Tensor]:
+        """Render canonical faces under lights and views (the argument order of
+        :meth:`Renderer.render <g2s_lite.render.Renderer.render>`), with the head mask:
+        the ground-truth dict of :meth:`sample`. Useful to see the *same* face under a view
+        and light of one's choice."""
         r = self.renderer
         depth_canon, albedo, mask_canon, view, light = (
             t.to(device) for t in (depth_canon, albedo, mask_canon, view, light))

@@ -98,10 +98,10 @@ def decomposition(sample: dict[str, Tensor], i: int = 0, size: float = 2.2) -> p
     keys: canonical ``depth_canon``, ``albedo``, ``shading``, ``canon_image``, and ``image``)."""
     from .render import Renderer
 
-    depth = sample["depth_canon"][i]
+    depth = sample["depth_canon"][i].detach().cpu()
     r = Renderer(tuple(depth.shape))
     cells = [depth_to_rgb(depth), normal_to_rgb(r.normals(depth[None])[0]),
-             sample["shading"][i, 0].clamp(0, 1.2).numpy(), sample["albedo"][i],
+             sample["shading"][i, 0].detach().cpu().clamp(0, 1.2).numpy(), sample["albedo"][i],
              sample["canon_image"][i], sample["image"][i]]
     titles = ["depth d", "normal n", "shading s", "albedo a", "a·s (canonical)",
               "image Φ(d,a,v,l)"]

@@ -42,7 +42,8 @@ def test_repository_address_is_kept_in_one_place():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["urls"]["Homepage"] == url
     for nb in NOTEBOOKS:
-        text = nb.read_text()
+        cells = json.loads(nb.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
         found = set(re.findall(r"git\+(https://[^\"' ]+)", text))
         assert found == {url}, f"{nb.name}: Colab set-up cell installs from {found}, not {url}"
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from g2s_lite.metrics import erode
-from g2s_lite.render import Renderer, grid_faces, make_view, rotation_matrix
+from g2s_lite.render import (Renderer, grid_faces, grid_triangles, make_view, rasterize_depth,
+                             rotation_matrix)
 from conftest import smooth_depth
 
 
@@ -307,3 +308,18 @@ def test_bad_inputs_get_clear_errors(bad, message):
     args.update(bad)
     with pytest.raises(ValueError, match=message):
         r.render(**args)
+
+
+def test_grid_triangles_match_the_face_table_and_generic_rasterizer():
+    r = Renderer(12)
+    depth = smooth_depth(2, 12)
+    uvz = torch.cat([r.project(r.points(depth)), depth[..., None]], -1)
+    verts = uvz.reshape(2, -1, 3)
+    faces = grid_faces(12, 12)
+    assert torch.equal(grid_triangles(uvz), verts[:, faces])
+    view = make_view(yaw=20.0, pitch=-10.0, batch=2)
+    verts_v, faces_v = r.mesh(depth, view)
+    uvz_v = torch.cat([r.project(verts_v), verts_v[..., 2:3]], -1)
+    generic, ids = rasterize_depth(uvz_v, faces_v, 12, 12, fill=r.invalid_depth)
+    assert torch.allclose(generic, r.warp_depth(depth, view))
+    assert ids.min() >= -1 and ids.max() < 2 * faces.shape[0]

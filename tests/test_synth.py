@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from g2s_lite.pseudo import SYNFACE_LIGHTS
-from g2s_lite.synth import SYNFACE_BASE_LIGHT, SYNFACE_VIEWS, SynFaces
+from g2s_lite.synth import SYNFACE_BASE_LIGHT, SYNFACE_VIEWS, SynFaces, sample_face_params
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,8 @@ def test_ground_truth_is_self_consistent(world, batch):
 
 
 def test_identity_view_gives_the_canonical_face(world):
-    d, a, m = world.canonical([__import__("g2s_lite.synth", fromlist=["x"]).sample_face_params(
-        torch.Generator().manual_seed(1))])
-    out = world.render(d, a, m, torch.zeros(1, 6), torch.tensor([[0.4, 0.5, 0.2, 0.1]]))
+    d, a, m = world.canonical([sample_face_params(torch.Generator().manual_seed(1))])
+    out = world.render(d, a, torch.tensor([[0.4, 0.5, 0.2, 0.1]]), torch.zeros(1, 6), m)
     assert torch.allclose(out["depth"], d, atol=1e-6)
     assert (out["image"] - out["canon_image"]).abs().max() < 1e-4
     assert torch.equal(out["mask"], m)
