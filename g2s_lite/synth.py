@@ -50,6 +50,7 @@ class FaceParams:
     half_width: float
     half_height: float
     head_relief: float
+    head_profile: float
     neck_width: float
     neck_relief: float
     background_depth: float
@@ -90,9 +91,10 @@ def sample_face_params(generator: torch.Generator) -> FaceParams:
     def pick(palette: np.ndarray) -> np.ndarray:
         return palette[int(torch.randint(len(palette), (), generator=generator))]
 
-    half_width = u(0.50, 0.62)
+    # Tight crops like the paper's synthetic faces: the head fills most of the frame.
+    half_width = u(0.68, 0.80)
     half_height = half_width * u(1.22, 1.40)
-    head_relief = u(0.075, 0.095)
+    head_relief = u(0.11, 0.13)
     eye_y = u(-0.14, -0.02)
     nose_tip_y = u(0.24, 0.36)
     tone = u(0.0, 1.0)
@@ -103,8 +105,8 @@ def sample_face_params(generator: torch.Generator) -> FaceParams:
     bg = 0.5 * bg_hue + 0.5 * bg_hue.mean()  # muted colours
     return FaceParams(
         cx=u(-0.03, 0.03), cy=u(-0.02, 0.08), half_width=half_width, half_height=half_height,
-        head_relief=head_relief, neck_width=half_width * u(0.45, 0.6),
-        neck_relief=head_relief * u(0.45, 0.6), background_depth=u(1.05, 1.075),
+        head_relief=head_relief, head_profile=u(0.6, 0.8), neck_width=half_width * u(0.45, 0.6),
+        neck_relief=head_relief * u(0.4, 0.5), background_depth=u(1.075, 1.09),
         eye_x=u(0.33, 0.42), eye_y=eye_y, eye_socket=u(0.008, 0.016),
         brow_ridge=u(0.003, 0.010), nose_tip_y=nose_tip_y, nose_width=u(0.07, 0.11),
         nose_height=u(0.014, 0.030), cheek=u(0.004, 0.012),
@@ -148,7 +150,8 @@ def face_geometry(p: FaceParams, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """
     X, Y = (x - p.cx) / p.half_width, (y - p.cy) / p.half_height
     r2 = X**2 + Y**2
-    head = p.head_relief * torch.sqrt((1 - r2).clamp(min=0))
+    # (1 − r²)^p: p = 1/2 would be a hemisphere with vertical sides; faces recede sooner.
+    head = p.head_relief * (1 - r2).clamp(min=0) ** p.head_profile
     # The neck: a half-cylinder under the head, down to the bottom of the image.
     xn = (x - p.cx) / p.neck_width
     neck = p.neck_relief * torch.sqrt((1 - xn**2).clamp(min=0)) * (Y > 0.3).to(x.dtype)
@@ -174,7 +177,7 @@ def face_geometry(p: FaceParams, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         + p.chin * _gauss(X, Y, 0.0, p.mouth_y + 0.24, 0.2, 0.1)
     )
     relief = base + face * features * (head > 0).to(x.dtype)
-    foreground = (base > 0).to(x.dtype)
+    foreground = (head > 0).to(x.dtype)
     return relief.clamp(min=0), foreground
 
 

@@ -1,0 +1,245 @@
+"""The small networks of the method — Chapters 2 and 5.
+
+Four networks factor an image into the renderer's inputs, as in the paper (which takes them
+from Unsup3d): the depth net D and the albedo net A are encoder–decoders, the view net V and
+the light net L are encoders. Each wrapper turns raw outputs into the renderer's units:
+
+- depth: d = min + (max − min)·(tanh(raw − mean(raw)) + 1)/2, with a thin border held at a
+  fixed background depth (the paper does both: the mean removal lets tanh use its whole
+  range, the border stops the surface from curling at the image edge);
+- albedo: tanh, in [−1, 1];
+- view: tanh scaled to ±60° rotations and ±0.1 translations (DESIGN §5);
+- light: ambient and diffuse strengths in [0, 1] (tanh/2 + 1/2), direction (dx, dy) in [−1, 1].
+
+The latent encoder E (step 2) is a residual encoder that maps an image to a vector of the
+GAN's ``style_dim``.
+
+Widths: the paper uses ``nf = max(4096 // image_size, 16)`` channels at the first layer (64 for
+64-pixel images); every constructor takes ``nf`` to trade quality for speed on a CPU.
+GroupNorm uses 4 channels per group at every width, as the paper's networks do.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Ranges the view net's tanh outputs are scaled to (DESIGN §5).
+ROTATION_RANGE_DEG = 60.0
+XY_TRANSLATION_RANGE = 0.1
+Z_TRANSLATION_RANGE = 0.1
+
+
+def paper_width(image_size: int) -> int:
+    """The paper's first-layer width for an image size: 64 at 64 px, 32 at 128 px."""
+    return max(4096 // image_size, 16)
+
+
+def _check_size(image_size: int) -> int:
+    extra = math.log2(image_size) - 6
+    if image_size < 64 or extra != int(extra):
+        raise ValueError(f"the networks take square images of 64, 128, 256, … pixels, got "
+                         f"{image_size}; resize the image first")
+    return int(extra)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(max(1, channels // 4), channels)
+
+
+def _down(cin: int, cout: int, norm: bool = True) -> list[nn.Module]:
+    """4×4 stride-2 convolution: halves the resolution."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=False)]
+    return layers + ([_norm(cout)] if norm else []) + [nn.LeakyReLU(0.2, inplace=True)]
+
+
+def _up(cin: int, cout: int) -> list[nn.Module]:
+    """4×4 stride-2 transposed convolution and a 3×3 convolution: doubles the resolution."""
+    return [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False), _norm(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), _norm(cout), nn.ReLU(inplace=True)]
+
+
+class EncoderDecoder(nn.Module):
+    """Image ``B×cin×S×S`` → map ``B×cout×S×S`` through a ``zdim`` bottleneck.
+
+    Encoder: stride-2 convolutions S → 4, then 4×4 → 1×1. Decoder: 1×1 → 4×4, transposed
+    convolutions up to S/2, nearest upsampling to S and 5×5 convolutions to smooth it.
+    """
+
+    def __init__(self, cin: int, cout: int, image_size: int = 64, nf: int | None = None,
+                 zdim: int = 256) -> None:
+        super().__init__()
+        extra = _check_size(image_size)
+        nf = paper_width(image_size) if nf is None else nf
+        widths = [nf * 2**i for i in range(4 + extra)]  # channels at S/2, S/4, …, 4
+        enc: list[nn.Module] = _down(cin, widths[0])
+        for a, b in zip(widths[:-1], widths[1:]):
+            enc += _down(a, b)
+        enc += [nn.Conv2d(widths[-1], zdim, 4, bias=False), nn.ReLU(inplace=True)]
+        dec: list[nn.Module] = [
+            nn.ConvTranspose2d(zdim, widths[-1], 4, bias=False), nn.ReLU(inplace=True),
+            nn.Conv2d(widths[-1], widths[-1], 3, padding=1, bias=False), nn.ReLU(inplace=True)]
+        for a, b in zip(widths[::-1][:-1], widths[::-1][1:]):
+            dec += _up(a, b)
+        dec += [nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(nf, nf, 3, padding=1, bias=False), _norm(nf), nn.ReLU(inplace=True),
+                nn.Conv2d(nf, nf, 5, padding=2, bias=False), _norm(nf), nn.ReLU(inplace=True),
+                nn.Conv2d(nf, cout, 5, padding=2, bias=False)]
+        self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.decoder(self.encoder(image))
+
+
+class Encoder(nn.Module):
+    """Image ``B×cin×S×S`` → vector ``B×cout`` (stride-2 convolutions, no normalisation)."""
+
+    def __init__(self, cin: int, cout: int, image_size: int = 64, nf: int | None = None) -> None:
+        super().__init__()
+        extra = _check_size(image_size)
+        nf = paper_width(image_size) if nf is None else nf
+        widths = [nf * 2**i for i in range(4 + extra)]
+        layers: list[nn.Module] = _down(cin, widths[0], norm=False)
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += _down(a, b, norm=False)
+        layers += [nn.Conv2d(widths[-1], widths[-1], 4, bias=False), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], cout, 1, bias=False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.head(self.features(image)).flatten(1)
+
+
+class _ResBlockDown(nn.Module):
+    """Pre-activation residual block that halves the resolution."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv2(F.relu(self.conv1(F.relu(x))))
+        return self.skip(F.avg_pool2d(x, 2)) + h
+
+
+# ----------------------------------------------------------------------------- the factors
+class DepthNet(nn.Module):
+    """D: image ``B×3×S×S`` → canonical depth ``B×S×S`` in [min_depth, max_depth]."""
+
+    def __init__(self, image_size: int = 64, nf: int | None = None, min_depth: float = 0.9,
+                 max_depth: float = 1.1, border: int = 2) -> None:
+        super().__init__()
+        self.net = EncoderDecoder(3, 1, image_size, nf)
+        self.min_depth, self.max_depth, self.border = min_depth, max_depth, border
+        # the paper's border depth: 70% of the way to max_depth
+        self.border_depth = 0.7 * max_depth + 0.3 * min_depth
+
+    def forward(self, image: Tensor) -> Tensor:
+        raw = self.net(image)[:, 0]
+        raw = raw - raw.mean((1, 2), keepdim=True)
+        depth = self.min_depth + (self.max_depth - self.min_depth) * (raw.tanh() + 1) / 2
+        if self.border > 0:
+            edge = torch.ones_like(depth, dtype=torch.bool)
+            b = self.border
+            edge[:, b:-b, b:-b] = False
+            depth = torch.where(edge, torch.full_like(depth, self.border_depth), depth)
+        return depth
+
+
+class AlbedoNet(nn.Module):
+    """A: image ``B×3×S×S`` → canonical albedo ``B×3×S×S`` in [−1, 1]."""
+
+    def __init__(self, image_size: int = 64, nf: int | None = None) -> None:
+        super().__init__()
+        self.net = EncoderDecoder(3, 3, image_size, nf)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image).tanh()
+
+
+class ViewNet(nn.Module):
+    """V: image → view ``B×6`` (radians, world units). Starts at the identity view: its last
+    layer is zero-initialised, so a fresh net predicts (0, …, 0)."""
+
+    def __init__(self, image_size: int = 64, nf: int | None = None,
+                 rotation_range_deg: float = ROTATION_RANGE_DEG,
+                 xy_range: float = XY_TRANSLATION_RANGE,
+                 z_range: float = Z_TRANSLATION_RANGE) -> None:
+        super().__init__()
+        self.net = Encoder(3, 6, image_size, nf)
+        nn.init.zeros_(self.net.head.weight)
+        r = math.radians(rotation_range_deg)
+        self.register_buffer("scale", torch.tensor([r, r, r, xy_range, xy_range, z_range]))
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image).tanh() * self.scale
+
+
+class LightNet(nn.Module):
+    """L: image → light ``B×4`` (ambient, diffuse, dx, dy). Starts at the canonical light
+    (0.5, 0.5, 0, 0) — frontal — because its last layer is zero-initialised."""
+
+    def __init__(self, image_size: int = 64, nf: int | None = None) -> None:
+        super().__init__()
+        self.net = Encoder(3, 4, image_size, nf)
+        nn.init.zeros_(self.net.head.weight)
+
+    def forward(self, image: Tensor) -> Tensor:
+        out = self.net(image).tanh()
+        return torch.cat([out[:, :2] / 2 + 0.5, out[:, 2:]], 1)
+
+
+class LatentEncoder(nn.Module):
+    """E: image ``B×3×S×S`` → latent vector ``B×style_dim`` (residual encoder, linear output)
+    used by step 2 to predict latent offsets."""
+
+    def __init__(self, style_dim: int, image_size: int = 64, nf: int = 32) -> None:
+        super().__init__()
+        extra = _check_size(image_size)
+        widths = [nf * 2**i for i in range(4 + extra)]
+        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, stride=2, padding=1, bias=False)]
+        layers += [_ResBlockDown(a, b) for a, b in zip(widths[:-1], widths[1:])]
+        layers += [nn.ReLU(), nn.Conv2d(widths[-1], 2 * widths[-1], 4, bias=False), nn.ReLU(),
+                   nn.Conv2d(2 * widths[-1], style_dim, 1, bias=False)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image).flatten(1)
+
+
+def init_depth_to_prior(depth_net: DepthNet, image: Tensor, prior: Tensor, steps: int = 1000,
+                        lr: float = 1e-4, progress: bool = True) -> list[float]:
+    """Train D so that D(image) ≈ prior (mean squared error), as the paper does before step 1.
+
+    Args:
+        depth_net: the depth net to train (in place).
+        image: ``1×3×S×S`` (or ``B×3×S×S`` sharing one prior).
+        prior: ``S×S`` (or ``B×S×S``) target depth.
+        steps, lr: Adam schedule (the paper: 1000 steps at 1e-4).
+        progress: show a progress bar.
+
+    Returns:
+        The loss after each step.
+
+    The depth net centres its raw output before the tanh, so it cannot match every prior
+    exactly: the error it settles at is mostly a constant depth offset (about 0.01 for the
+    ellipsoid), which changes neither the shape nor its SIDE.
+    """
+    from tqdm.auto import trange
+
+    target = prior.to(image).expand(image.shape[0], *prior.shape[-2:])
+    opt = torch.optim.Adam(depth_net.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=5e-4)
+    history = []
+    for _ in trange(steps, desc="fit D to the prior", disable=not progress, leave=False):
+        loss = F.mse_loss(depth_net(image), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return history
