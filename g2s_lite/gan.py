@@ -22,7 +22,7 @@ Shapes: ``z`` and ``w`` are ``B×style_dim``; a per-layer latent ("w+") is
 
 The numbers are those of the reference implementation (``rosinality/stylegan2-pytorch``,
 ``model.py``, with its CPU fallbacks for ``fused_leaky_relu`` and ``upfirdn2d``):
-``tests/test_gan.py`` compares with outputs it produced, to 1e-5.
+``tests/test_gan.py`` compares with outputs it produced, to 1e-5 of their scale.
 
 >>> G = Generator(16, style_dim=8, n_mlp=2, channels={4: 6, 8: 5, 16: 4})
 >>> G(torch.randn(2, 8)).shape
@@ -233,10 +233,10 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1,
         x_up[:, :, ::up, ::up] = x
         x = x_up
     x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    weight = kernel.flip(0, 1).to(x.dtype)[None, None]
-    # One channel at a time: fold the channels into the batch.
-    out = F.conv2d(x.reshape(b * c, 1, *x.shape[2:]), weight, stride=down)
-    return out.view(b, c, *out.shape[2:])
+    # Every channel on its own: a depthwise (grouped) convolution. Folding the channels into
+    # the batch instead computes the same thing but is ~20× slower backwards on CPUs.
+    weight = kernel.flip(0, 1).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
+    return F.conv2d(x, weight, stride=down, groups=c)
 
 
 class FIRFilter(nn.Module):
@@ -285,9 +285,8 @@ class ModulatedConv2d(nn.Module):
     with bias initialised to 1), the kernel is ``w'[o, i] = scale · weight[o, i] · s[i]``;
     with ``demodulate`` each output channel is renormalised,
     ``w''[o] = w'[o] / sqrt(Σ_{i,kh,kw} w'[o]² + 1e-8)``, so outputs have unit variance again
-    (this replaces StyleGAN1's AdaIN without its "droplet" artefacts). All samples run in one
-    grouped convolution (groups = batch). With ``upsample`` the conv is a stride-2 transposed
-    conv followed by the blur.
+    (this replaces StyleGAN1's AdaIN without its "droplet" artefacts). With ``upsample`` the
+    conv is a stride-2 transposed conv followed by the blur.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int,
@@ -306,22 +305,27 @@ class ModulatedConv2d(nn.Module):
         self.demodulate, self.upsample = demodulate, upsample
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        """``x``: ``B×in×H×W``, ``w``: ``B×style_dim`` → ``B×out×H×W`` (2H×2W if upsample)."""
-        b, c_in, h, wd = x.shape
-        c_out, k = self.out_channels, self.kernel_size
-        style = self.modulation(w).view(b, 1, c_in, 1, 1)
-        weight = self.scale * self.weight * style                        # B×out×in×k×k
-        if self.demodulate:
-            demod = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + EPS)      # B×out
-            weight = weight * demod.view(b, c_out, 1, 1, 1)
-        x = x.reshape(1, b * c_in, h, wd)
+        """``x``: ``B×in×H×W``, ``w``: ``B×style_dim`` → ``B×out×H×W`` (2H×2W if upsample).
+
+        Computed without per-sample kernels: scaling the kernel's input channels by s is the
+        same as scaling the input by s, and demodulation is a per-sample, per-output-channel
+        factor, Σ_{i,kh,kw} (weight[o,i]·s[i])² = Σ_i s[i]²·‖weight[o,i]‖², applied to the
+        output. One shared convolution for the whole batch is much faster than a grouped one.
+        """
+        b, c_in = x.shape[:2]
+        c_out = self.out_channels
+        style = self.modulation(w)                                       # B×in
+        weight = self.scale * self.weight[0]                             # out×in×k×k
+        x = x * style.view(b, c_in, 1, 1)
         if self.upsample:
-            # Transposed convs take weights as in×out per group.
-            weight = weight.transpose(1, 2).reshape(b * c_in, c_out, k, k)
-            out = F.conv_transpose2d(x, weight, stride=2, groups=b)
-            return self.blur(out.view(b, c_out, *out.shape[2:]))
-        out = F.conv2d(x, weight.reshape(b * c_out, c_in, k, k), padding=k // 2, groups=b)
-        return out.view(b, c_out, *out.shape[2:])
+            # transposed convolutions take in×out weights
+            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        else:
+            out = F.conv2d(x, weight, padding=self.kernel_size // 2)
+        if self.demodulate:
+            energy = style.pow(2) @ weight.pow(2).sum([2, 3]).t()        # B×out
+            out = out * torch.rsqrt(energy + EPS).view(b, c_out, 1, 1)
+        return self.blur(out) if self.upsample else out
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
