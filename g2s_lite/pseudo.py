@@ -89,3 +89,29 @@ def sample_views(n: int, ranges: ViewRanges,
            for a in (ranges.pitch, ranges.yaw, ranges.roll)]
     trans = [_uniform(n, -t, t, generator) for t in (ranges.tx, ranges.ty, ranges.tz)]
     return torch.stack(rot + trans, 1)
+
+
+def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
+                  lights: Tensor, background: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Pseudo samples: the current shape and albedo rendered under random views and lights.
+
+    They look wrong where the shape is wrong — stretched at silhouettes, holes where the
+    turned surface uncovers the background — but they carry the right cue: which way the
+    object should turn and how its shading should move.
+
+    Args:
+        renderer: a :class:`~g2s_lite.render.Renderer`.
+        depth: canonical depth ``1×H×W`` (or ``H×W``).
+        albedo: canonical albedo ``1×3×H×W``.
+        views: ``n×6``; lights: ``n×4`` (e.g. from :func:`sample_views`, :func:`sample_lights`).
+        background: value of pixels no surface covers.
+
+    Returns:
+        (images ``n×3×H×W`` in [−1, 1], masks ``n×1×H×W``: 1 where the warped surface covers
+        the pixel).
+    """
+    if views.shape[0] != lights.shape[0]:
+        raise ValueError(f"give one light per view: {views.shape[0]} views, "
+                         f"{lights.shape[0]} lights")
+    depth = depth.reshape(1, *depth.shape[-2:])
+    return renderer.render(depth, albedo, lights, views, background=background)
