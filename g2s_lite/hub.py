@@ -58,7 +58,7 @@ REGISTRY: dict[str, Weights] = {
     "synface64": Weights(
         description="the book's small StyleGAN2 (64 px) trained on SynFaces; ships with the package",
         bundled="weights/synface64.pt",
-        sha256=None,  # set when the weights are bundled: see weights/synface64.md
+        sha256="5bc23d045f3db41e4aa1011da16c1e6b31922195e03ab021bc6e2a7787c8b0cb",
         card="weights/synface64.md"),
     "celeba128": Weights(
         description="the paper's StyleGAN2 (128 px, config E) trained on CelebA faces",

@@ -284,7 +284,7 @@ class SynFaces:
         Returns:
             dict with ``image`` ``n×3×H×W`` in [−1, 1]; ``depth`` (ground truth in the image's
             view, ``invalid_depth`` where nothing is seen), ``normal`` ``n×H×W×3`` (of that
-            depth), ``mask`` ``n×1×H×W`` (the head and neck as seen); the canonical factors
+            depth), ``mask`` ``n×1×H×W`` (the head as seen — the face region, like the BFM mesh the paper evaluates on); the canonical factors
             ``depth_canon``, ``albedo``, ``shading`` ``n×1×H×W``, ``canon_image``,
             ``mask_canon``; ``background`` (the lit wall shown where the turned surface
             leaves the picture uncovered); and ``view`` ``n×6``, ``light`` ``n×4``.

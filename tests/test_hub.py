@@ -82,3 +82,23 @@ def test_registry_names_the_papers_checkpoints():
         assert entry.urls and all(u.startswith("https://github.com/XingangPan/GAN2Shape/")
                                   for u in entry.urls)
         assert entry.member.endswith("config-e.pt")
+
+
+def test_bundled_synface64_matches_its_registered_hash_and_loads():
+    entry = hub.REGISTRY["synface64"]
+    path = hub.fetch("synface64")
+    assert entry.sha256 is not None and hub.sha256(path) == entry.sha256
+    assert path.stat().st_size < 8 * 2**20  # "a few MB"
+    G, D = hub.load("synface64")
+    assert G.size == 64 and D is not None
+    with torch.no_grad():
+        img = G(torch.randn(4, G.style_dim))
+    assert img.shape == (4, 3, 64, 64) and torch.isfinite(img).all()
+    assert "wall time" in hub.model_card("synface64")
+
+
+def test_a_damaged_bundled_file_is_refused(tmp_path):
+    damaged = tmp_path / "synface64.pt"
+    damaged.write_bytes(hub.fetch("synface64").read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ValueError, match="expected"):
+        hub._verify(damaged, hub.REGISTRY["synface64"].sha256)
