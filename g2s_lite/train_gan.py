@@ -77,7 +77,7 @@ def mixed_latents(G: Generator, batch: int, mixing: float,
                   generator: torch.Generator | None = None) -> Tensor:
     """w+ (``B×n_latent×style_dim``): one w per sample, or with probability ``mixing`` two,
     switching at a random layer."""
-    z = torch.randn(2, batch, G.style_dim, generator=generator)
+    z = torch.randn(2, batch, G.style_dim, generator=generator).to(G.input.input.device)
     w1, w2 = G.mapping(z[0]), G.mapping(z[1])
     w = w1[:, None].repeat(1, G.n_latent, 1)
     if float(torch.rand((), generator=generator)) < mixing:
@@ -117,7 +117,7 @@ def sample_grid(G: Generator, z: Tensor, path: Path) -> None:
     from PIL import Image
 
     with torch.no_grad():
-        img = G(z).clamp(-1, 1)
+        img = G(z).clamp(-1, 1).cpu()
     n = int(math.ceil(math.sqrt(len(img))))
     pad = torch.ones(n * n - len(img), *img.shape[1:])
     grid = torch.cat([img, pad]).view(n, n, *img.shape[1:]).permute(2, 0, 3, 1, 4)
@@ -127,8 +127,10 @@ def sample_grid(G: Generator, z: Tensor, path: Path) -> None:
 
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False,
-          progress: bool = True) -> dict:
+          progress: bool = True, device: str | torch.device | None = None) -> dict:
     """Train (or resume) a run in ``out``; returns the run's summary (also ``summary.json``).
+
+    ``device`` defaults to CUDA when available, else the CPU; the SynFaces are rendered there too.
 
     ``out`` receives ``checkpoint.pt`` (resumable), ``synface{size}.pt`` (the exported
     ``{"g_ema", "d"}``), ``samples/*.png`` and ``summary.json``.
@@ -138,15 +140,17 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     out = Path(out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(config.seed)
-    G, D = build(config)
+    G, D = (m.to(dev) for m in build(config))
     G_ema = copy.deepcopy(G).eval()
     d_ratio = config.d_reg_every / (config.d_reg_every + 1)
     g_opt, d_opt = _adam(G.parameters(), config.lr, 1.0), _adam(D.parameters(), config.lr, d_ratio)
     start, elapsed, history = 0, 0.0, []
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        saved = TrainConfig(**ckpt["config"])
+        saved = TrainConfig(**{**ckpt["config"],  # JSON-like storage keeps keys as strings
+                               "channels": {int(k): v for k, v in ckpt["config"]["channels"].items()}})
         if dataclasses.replace(saved, iters=config.iters, minutes=config.minutes) != config:
             raise ValueError(f"{ckpt_path} was made with a different configuration: {saved}; "
                              "start a new --out folder or pass the same options")
@@ -158,7 +162,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         start, elapsed, history = ckpt["iter"], ckpt["elapsed"], ckpt["history"]
         torch.set_rng_state(ckpt["rng"])
     world = SynFaces(config.size)
-    fixed_z = torch.randn(16, config.style_dim, generator=torch.Generator().manual_seed(1))
+    fixed_z = torch.randn(16, config.style_dim, generator=torch.Generator().manual_seed(1)).to(dev)
     beta = 0.5 ** (config.batch / (config.ema_kimg * 1000))
 
     def save(it: int) -> None:
@@ -177,7 +181,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     for it in bar:
         if config.minutes is not None and elapsed + time.perf_counter() - t0 > 60 * config.minutes:
             break
-        real = world.sample(config.batch, seed=config.data_seed, start=it * config.batch)["image"]
+        real = world.sample(config.batch, seed=config.data_seed, start=it * config.batch,
+                            device=dev)["image"]
         # discriminator
         G.requires_grad_(False)
         D.requires_grad_(True)
@@ -220,7 +225,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     save_stylegan2(out / f"synface{config.size}.pt", G_ema, D)
     sample_grid(G_ema, fixed_z, out / "samples" / "final.png")
     summary = {"iters": it, "images": it * config.batch, "wall_seconds": round(wall, 1),
-               "device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "config": {**dataclasses.asdict(config),
                           "channels": {str(k): v for k, v in config.widths().items()}}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -254,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="steps between checkpoints")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's; 1 is faster on a busy 2-core machine)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     if a.threads:
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
                          lr=a.lr, r1=a.r1, mixing=a.mixing, iters=a.iters, minutes=a.minutes,
                          seed=a.seed, data_seed=a.data_seed, sample_every=a.sample_every,
                          checkpoint_every=a.checkpoint_every)
-    summary = train(config, a.out, resume=a.resume, progress=not a.no_progress)
+    summary = train(config, a.out, resume=a.resume, progress=not a.no_progress, device=a.device)
     print(json.dumps(summary, indent=2))
     return summary
 
