@@ -62,13 +62,7 @@ def nets(ref):
     return load_stylegan2(ref)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: extra threads only add overhead (a lot, on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _paper_checkpoint(keys: dict) -> dict:
