@@ -21,8 +21,10 @@ import math
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from .render import Renderer
+from .synth import gaussian_blur
 
 #: The paper's ellipsoid (DESIGN §5): apex depth, rim and background depth, sphere radius.
 NEAR, FAR, RADIUS = 0.91, 1.02, 0.4
@@ -67,22 +69,6 @@ def _cap(rho: Tensor, near: float, far: float, radius: float) -> Tensor:
     return torch.where(inside, cap, torch.full_like(rho, far))
 
 
-def _grid(image_size: int) -> tuple[Tensor, Tensor]:
-    """Pixel coordinates (u ``H×W`` along columns, v ``H×W`` along rows)."""
-    ax = torch.arange(image_size, dtype=torch.float32)
-    v, u = torch.meshgrid(ax, ax, indexing="ij")
-    return u, v
-
-
-def _blur(depth: Tensor, sigma: float) -> Tensor:
-    radius = max(1, int(math.ceil(3 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=depth.dtype) / sigma) ** 2)
-    k = k / k.sum()
-    x = F.pad(depth[None, None], (radius,) * 4, mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    return F.conv2d(x, k.view(1, 1, -1, 1))[0, 0]
-
-
 def make_prior(kind: str, image_size: int, box: Box | None = None, *,
                near: float = NEAR, far: float = FAR, radius: float = RADIUS,
                shift: float | None = None, sigma: float | None = None) -> Tensor:
@@ -114,7 +100,7 @@ def make_prior(kind: str, image_size: int, box: Box | None = None, *,
     if not (bottom > top and right > left):
         raise ValueError(f"box must be (top, left, bottom, right) with bottom > top and "
                          f"right > left, got {tuple(box)}")
-    u, v = _grid(image_size)
+    u, v = Renderer(image_size).pixel_grid()
     cu, cv = (left + right) / 2, (top + bottom) / 2
     ru, rv = max((right - left) / 2, 0.5), max((bottom - top) / 2, 0.5)
     if kind == "flat":
@@ -123,7 +109,8 @@ def make_prior(kind: str, image_size: int, box: Box | None = None, *,
         inside = (u >= left) & (u <= right) & (v >= top) & (v <= bottom)
         depth = torch.where(inside, torch.tensor(near), torch.tensor(far))
         if kind == "smoothed_box":
-            depth = _blur(depth, image_size / 16 if sigma is None else sigma)
+            blur = image_size / 16 if sigma is None else sigma
+            depth = gaussian_blur(depth[None, None], blur)[0, 0]
         return depth
     if kind == "shifted":
         cu = cu + (image_size / 6 if shift is None else shift)

@@ -127,15 +127,12 @@ def _smoothstep(edge0: float, edge1: float, x: Tensor) -> Tensor:
     return t * t * (3 - 2 * t)
 
 
-def _blur(img: Tensor, sigma_px: float) -> Tensor:
-    """Separable Gaussian blur of ``B×C×H×W`` with replicated borders."""
-    radius = max(1, int(math.ceil(3 * sigma_px)))
-    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=img.dtype) / sigma_px) ** 2)
-    k = (k / k.sum()).to(img.device)
-    c = img.shape[1]
-    img = F.pad(img, (radius, radius, radius, radius), mode="replicate")
-    img = F.conv2d(img, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(img, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+def gaussian_blur(img: Tensor, sigma_px: float) -> Tensor:
+    """Gaussian blur of ``B×C×H×W`` with replicated borders (kernel radius ⌈3σ⌉)."""
+    from kornia.filters import gaussian_blur2d
+
+    size = 2 * max(1, math.ceil(3 * sigma_px)) + 1
+    return gaussian_blur2d(img, (size, size), (sigma_px, sigma_px), border_type="replicate")
 
 
 def face_geometry(p: FaceParams, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -272,9 +269,9 @@ class SynFaces:
             masks.append(fg)
         # A slight blur rounds off the rim where the head meets the wall.
         sigma = 0.5 * self.image_size / 64
-        depth = _blur(torch.stack(depths)[:, None], sigma)[:, 0]
+        depth = gaussian_blur(torch.stack(depths)[:, None], sigma)[:, 0]
         depth = depth.clamp(r.min_depth + 0.005, r.max_depth - 0.005)
-        albedo = _blur(torch.stack(albedos), 0.35 * self.image_size / 64) * 2 - 1
+        albedo = gaussian_blur(torch.stack(albedos), 0.35 * self.image_size / 64) * 2 - 1
         return depth, albedo, torch.stack(masks)[:, None]
 
     def sample(self, n: int, seed: int = 0, start: int = 0,

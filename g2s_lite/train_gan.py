@@ -114,16 +114,12 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 def sample_grid(G: Generator, z: Tensor, path: Path) -> None:
     """Save a grid of ``G(z)`` (constant noise) as a PNG."""
-    from PIL import Image
+    from torchvision.utils import save_image
 
     with torch.no_grad():
         img = G(z).clamp(-1, 1).cpu()
-    n = int(math.ceil(math.sqrt(len(img))))
-    pad = torch.ones(n * n - len(img), *img.shape[1:])
-    grid = torch.cat([img, pad]).view(n, n, *img.shape[1:]).permute(2, 0, 3, 1, 4)
-    grid = grid.reshape(3, n * img.shape[-2], n * img.shape[-1])
-    arr = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(arr).save(path)
+    save_image(img, path, nrow=math.ceil(math.sqrt(len(img))), padding=0, normalize=True,
+               value_range=(-1, 1))
 
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False,

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from g2s_lite.metrics import chamfer, depth_errors, erode, mad, side
-from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 
 
