@@ -27,6 +27,7 @@ book: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m g2s_lite.bench render
+	$(BIN)/python -m g2s_lite.bench reconstruct
 
 clean:
 	rm -rf _build .pytest_cache

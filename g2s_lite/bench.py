@@ -1,4 +1,7 @@
-"""Timings: ``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ.
+"""Timings: ``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ;
+``python -m g2s_lite.bench reconstruct`` the seconds of the whole method on one SynFace
+(each part: projection, steps 1–3), with the preset's full schedule or, under
+``G2S_QUICK=1`` / ``--quick``, the quick one.
 
 Timings live here and print figures; the tests never time anything.
 """
@@ -51,6 +54,25 @@ def time_render(size: int, batch: int = 16, device: str = "cpu", repeats: int = 
     return {"median_ms": statistics.median(times), "min_ms": min(times)}
 
 
+def time_reconstruct(preset: str = "synface64", quick: bool | None = None, device: str = "cpu",
+                     seed: int = 2024, progress: bool = True) -> dict[str, float]:
+    """Seconds per part of :func:`~g2s_lite.refine.reconstruct` on one SynFace."""
+    from . import hub
+    from .refine import get_preset, reconstruct
+    from .synth import SynFaces
+
+    the_preset = get_preset(preset, quick)
+    G, D = hub.load("synface64", device=device)
+    G.mean_latent()
+    image = SynFaces(the_preset.image_size).sample(1, seed=seed)["image"]
+    if device == "cuda":
+        torch.cuda.synchronize()
+    rec = reconstruct(image, G, D, preset=the_preset, progress=progress, seed=0)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return rec.timings
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m g2s_lite.bench",
                                      description="Print timings of the book's building blocks.")
@@ -61,7 +83,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (default 20)")
     p.add_argument("--device", action="append",
                    help="cpu and/or cuda (default: cpu, plus cuda when available)")
+    q = sub.add_parser("reconstruct", help="the whole method on one SynFace, seconds per part")
+    q.add_argument("--preset", default="synface64", help="preset (default synface64)")
+    q.add_argument("--quick", action="store_true", help="the quick schedule (as G2S_QUICK=1)")
+    q.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
+    if args.what == "reconstruct":
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+        t = time_reconstruct(args.preset, True if args.quick else None, device)
+        print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}, "
+              f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
+              f"torch {torch.__version__}")
+        for part, seconds in t.items():
+            print(f"  {part:8s} {seconds:7.1f} s")
+        return
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"render forward+backward, batch {args.batch}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads")

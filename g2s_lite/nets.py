@@ -27,6 +27,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+#: Adam learning rate of every network the method trains (DESIGN §5).
+LR = 1e-4
+
+
+def adam(params, lr: float = LR) -> torch.optim.Adam:
+    """The optimiser of all the method's networks: Adam (0.9, 0.999), weight decay 5e-4."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), weight_decay=5e-4)
+
+
 #: Ranges the view net's tanh outputs are scaled to (DESIGN §5).
 ROTATION_RANGE_DEG = 60.0
 XY_TRANSLATION_RANGE = 0.1
@@ -139,10 +148,27 @@ class DepthNet(nn.Module):
         self.min_depth, self.max_depth, self.border = min_depth, max_depth, border
         # the paper's border depth: 70% of the way to max_depth
         self.border_depth = 0.7 * max_depth + 0.3 * min_depth
+        self.register_buffer("base", None)  # the prior in tanh space, see start_at
+
+    def start_at(self, prior: Tensor) -> "DepthNet":
+        """Make D output ``prior`` (``S×S``) exactly, for every image, before any training.
+
+        The prior joins the net's raw output in tanh space (``raw − mean(raw) + base``,
+        base = atanh of the prior's place in [min, max]) and the last layer is zeroed, so
+        the raw output starts at 0. The paper instead fits D to the prior with 1000 Adam
+        steps (:func:`init_depth_to_prior`); both start from the same shape, this one
+        without the fitting error and its ripples, and at no cost.
+        """
+        unit = (prior.detach() - self.min_depth) / (self.max_depth - self.min_depth)
+        self.base = torch.atanh((2 * unit - 1).clamp(-0.999, 0.999)).reshape(1, *prior.shape[-2:])
+        nn.init.zeros_(self.net.decoder[-1].weight)
+        return self
 
     def forward(self, image: Tensor) -> Tensor:
         raw = self.net(image)[:, 0]
         raw = raw - raw.mean((1, 2), keepdim=True)
+        if self.base is not None:
+            raw = raw + self.base.to(raw)
         depth = self.min_depth + (self.max_depth - self.min_depth) * (raw.tanh() + 1) / 2
         if self.border > 0:
             edge = torch.ones_like(depth, dtype=torch.bool)
@@ -214,7 +240,7 @@ class LatentEncoder(nn.Module):
 
 
 def init_depth_to_prior(depth_net: DepthNet, image: Tensor, prior: Tensor, steps: int = 1000,
-                        lr: float = 1e-4, progress: bool = True) -> list[float]:
+                        lr: float = LR, progress: bool = True) -> list[float]:
     """Train D so that D(image) ≈ prior (mean squared error), as the paper does before step 1.
 
     Args:
@@ -234,7 +260,7 @@ def init_depth_to_prior(depth_net: DepthNet, image: Tensor, prior: Tensor, steps
     from tqdm.auto import trange
 
     target = prior.to(image).expand(image.shape[0], *prior.shape[-2:])
-    opt = torch.optim.Adam(depth_net.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=5e-4)
+    opt = adam(depth_net.parameters(), lr)
     history = []
     for _ in trange(steps, desc="fit D to the prior", disable=not progress, leave=False):
         loss = F.mse_loss(depth_net(image), target)

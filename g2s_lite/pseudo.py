@@ -53,6 +53,14 @@ class ViewRanges:
     tz: float = 0.0
 
 
+#: The method's random views for pseudo samples (Chapter 4): uniform, about the image's own
+#: frame. The paper draws them from a normal fitted to the view net's predictions with the
+#: yaw spread enlarged ×1.2 ("view_scale"); without a pretrained view net we use ranges a bit
+#: wider than the poses a face GAN shows (SynFaces turns heads by up to 35°), so pseudo
+#: samples reach past every training pose without leaving the GAN's manifold far behind.
+PSEUDO_VIEWS = ViewRanges(pitch=15.0, yaw=40.0, roll=5.0, tx=0.01, ty=0.01)
+
+
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> Tensor:
     return torch.rand(n, generator=generator) * (high - low) + low
 
@@ -82,7 +90,7 @@ def sample_lights(n: int, base: Tensor | tuple[float, float] = (0.5, 0.5),
     return torch.stack([ambient, diffuse, dx, dy], 1)
 
 
-def sample_views(n: int, ranges: ViewRanges,
+def sample_views(n: int, ranges: ViewRanges = PSEUDO_VIEWS,
                  generator: torch.Generator | None = None) -> Tensor:
     """Uniform random views: ``n×6`` (rx, ry, rz in radians, tx, ty, tz)."""
     rot = [_uniform(n, -math.radians(a), math.radians(a), generator)

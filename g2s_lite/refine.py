@@ -12,17 +12,24 @@ fitted albedo and light are what the pseudo samples of step 2 will be rendered f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from .gan import Discriminator, Generator
+from .images import check_image, load_image
+from .invert import Step2Config, project, step2
 from .losses import PerceptualLoss, photometric_l1, smoothness
-from .nets import AlbedoNet, LightNet
+from .nets import LR, AlbedoNet, DepthNet, LightNet, ViewNet, adam
+from .prior import make_prior
+from .pseudo import FACE_LIGHTS
 from .render import Renderer
+from .runtime import quick_mode
 
-#: Loss weights and the optimiser of the paper (DESIGN §5), shared by steps 1 and 3.
-LR, LAM_PERC, LAM_SMOOTH = 1e-4, 0.5, 0.01
+#: Loss weights of the paper (DESIGN §5), shared by steps 1 and 3.
+LAM_PERC, LAM_SMOOTH = 0.5, 0.01
 
 
 @dataclass(frozen=True)
@@ -53,29 +60,10 @@ class Step1Result:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def check_image(image: Tensor, size: int | None = None) -> Tensor:
-    """Accept ``3×S×S`` or ``1×3×S×S`` in [−1, 1]; return ``1×3×S×S`` or explain the problem."""
-    if not isinstance(image, Tensor):
-        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
-    if image.dim() == 3:
-        image = image[None]
-    if image.dim() != 4 or image.shape[0] != 1:
-        raise ValueError(f"image must be 3×H×W or 1×3×H×W, got {tuple(image.shape)}")
-    if image.shape[1] != 3:
-        raise ValueError(f"image must have 3 colour channels, got {image.shape[1]} "
-                         "(convert grey or RGBA images to RGB first)")
-    if size is not None and image.shape[-2:] != (size, size):
-        raise ValueError(f"image must be {size}×{size}, got {image.shape[-2]}×{image.shape[-1]}; "
-                         "resize it first")
-    if image.min() < -1.0 - 1e-3 or image.max() > 1.0 + 1e-3:
-        raise ValueError(f"image values must lie in [−1, 1], got [{image.min().item():.3f}, "
-                         f"{image.max().item():.3f}]; map [0, 1] images with x·2 − 1")
-    return image
-
-
 def step1(image: Tensor, depth: Tensor, config: Step1Config = Step1Config(),
           perceptual: PerceptualLoss | None = None, renderer: Renderer | None = None,
-          seed: int = 0, progress: bool = True) -> Step1Result:
+          seed: int = 0, progress: bool = True, albedo_net: AlbedoNet | None = None,
+          light_net: LightNet | None = None, view: Tensor | None = None) -> Step1Result:
     """Step 1: fit albedo and light to ``image`` with the depth held at ``depth``.
 
     Args:
@@ -86,6 +74,8 @@ def step1(image: Tensor, depth: Tensor, config: Step1Config = Step1Config(),
         renderer: default ``Renderer(S)``.
         seed: seeds the networks' initialisation (the global random state is left as it was).
         progress: show a progress bar.
+        albedo_net, light_net: nets to go on training (later stages); fresh ones by default.
+        view: the view ``1×6`` held fixed (later stages: V(I)); the identity by default.
     """
     from tqdm.auto import trange
 
@@ -96,11 +86,12 @@ def step1(image: Tensor, depth: Tensor, config: Step1Config = Step1Config(),
     perceptual = perceptual or PerceptualLoss("auto")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        albedo_net = AlbedoNet(size, config.nf).to(image.device)
-        light_net = LightNet(size, config.nf).to(image.device)
+        albedo_net = albedo_net or AlbedoNet(size, config.nf).to(image.device)
+        light_net = light_net or LightNet(size, config.nf).to(image.device)
     params = list(albedo_net.parameters()) + list(light_net.parameters())
-    opt = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.999), weight_decay=5e-4)
-    view = torch.zeros(1, 6, device=image.device)
+    opt = adam(params, config.lr)
+    view = (torch.zeros(1, 6, device=image.device) if view is None
+            else view.reshape(1, 6).to(image).detach())
     normals = renderer.normals(depth)
     smooth_depth = smoothness(depth)
     history: list[dict[str, float]] = []
@@ -121,3 +112,304 @@ def step1(image: Tensor, depth: Tensor, config: Step1Config = Step1Config(),
         recon, valid = renderer.render(depth, albedo, light, view)
     return Step1Result(depth=depth, albedo=albedo, light=light, view=view, reconstruction=recon,
                        valid=valid, albedo_net=albedo_net, light_net=light_net, history=history)
+
+
+# ============================================================================ step 3
+@dataclass(frozen=True)
+class Step3Config:
+    """Schedule of step 3 (DESIGN §5: 200 steps, batch 16, symmetry on, for synthetic faces)."""
+
+    steps: int = 200
+    batch: int = 16
+    lr: float = LR
+    lam_perc: float = LAM_PERC
+    lam_smooth: float = LAM_SMOOTH
+    flip: bool = True  #: also explain every image with the mirrored depth and albedo
+
+
+@dataclass
+class Nets:
+    """The four networks that factor an image (Chapter 2): depth D, albedo A, view V, light L."""
+
+    depth: DepthNet
+    albedo: AlbedoNet
+    view: ViewNet
+    light: LightNet
+
+    @classmethod
+    def create(cls, image_size: int, nf: int | None, seed: int = 0,
+               device: torch.device | str = "cpu") -> "Nets":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(DepthNet(image_size, nf).to(device), AlbedoNet(image_size, nf).to(device),
+                       ViewNet(image_size, nf).to(device), LightNet(image_size, nf).to(device))
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for net in (self.depth, self.albedo, self.view, self.light)
+                for p in net.parameters()]
+
+
+def _explain(renderer: Renderer, depth: Tensor, albedo: Tensor, view: Tensor, light: Tensor,
+             target: Tensor, mask: Tensor | None, flip: bool, perceptual: PerceptualLoss,
+             lam_perc: float) -> tuple[Tensor, Tensor, Tensor]:
+    """L1 + λ·perc of Φ(d, a, v, l) against ``target`` (``B×3×S×S``), and with ``flip`` also
+    of Φ(flip d, flip a, v, l): a symmetric object must be explained by its mirror image too.
+    Pixels count where every rendering is valid and ``mask`` is 1.
+
+    Returns:
+        (loss, L1 of the unflipped rendering, that rendering ``B×3×S×S``).
+    """
+    recon, valid = renderer.render(depth, albedo, light, view)
+    renders = [recon]
+    if flip:
+        mirrored, valid_m = renderer.render(depth.flip(-1), albedo.flip(-1), light, view)
+        renders.append(mirrored)
+        valid = valid * valid_m
+    if mask is not None:
+        valid = valid * mask
+    loss, l1 = target.new_zeros(()), None
+    for r in renders:
+        term = photometric_l1(r, target, valid)
+        l1 = term if l1 is None else l1
+        loss = loss + term + lam_perc * perceptual(r, target, valid)
+    return loss, l1, recon
+
+
+def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
+          config: Step3Config = Step3Config(), perceptual: PerceptualLoss | None = None,
+          renderer: Renderer | None = None, seed: int = 0, progress: bool = True
+          ) -> list[dict[str, float]]:
+    """Step 3: train D, A, V and L jointly on the projected samples (in place).
+
+    Each step draws ``config.batch`` projected samples Ĩᵢ; the shape and albedo come from the
+    input image, the view and light from each sample:
+
+        Σᵢ L(Φ(D(I), A(I), V(Ĩᵢ), L(Ĩᵢ)), Ĩᵢ) + L(Φ(D(I), A(I), V(I), L(I)), I) + λ_smooth·smooth
+
+    with L = masked L1 + λ_perc·perc (and the mirrored shape too when ``config.flip``).
+    One depth must explain the face seen from many sides: that is what pins it down.
+
+    Args:
+        image: ``1×3×S×S``.
+        projected: ``N×3×S×S`` projected samples; masks: ``N×1×S×S`` where they count.
+        nets: trained in place.
+        config: schedule and loss weights.
+        perceptual: default ``PerceptualLoss("auto")``.
+        renderer: default ``Renderer(S)``.
+        seed: orders the samples (the global random state is left alone).
+        progress: show a progress bar.
+
+    Returns:
+        The per-step history of the loss terms.
+    """
+    from tqdm.auto import trange
+
+    image = check_image(image)
+    renderer = renderer or Renderer(image.shape[-1])
+    perceptual = perceptual or PerceptualLoss("auto")
+    opt = adam(nets.parameters(), config.lr)
+    gen = torch.Generator().manual_seed(seed)
+    order, cursor = torch.randperm(len(projected), generator=gen), 0
+    history: list[dict[str, float]] = []
+    for _ in trange(config.steps, desc="step 3: shape from projected samples",
+                    disable=not progress):
+        if cursor + config.batch > len(order):
+            order, cursor = torch.randperm(len(projected), generator=gen), 0
+        pick = order[cursor:cursor + config.batch].to(projected.device)
+        cursor += config.batch
+        samples, sample_masks = projected[pick], masks[pick]
+        depth, albedo = nets.depth(image), nets.albedo(image)
+        view_i, light_i = nets.view(image), nets.light(image)
+        loss_i, l1_i, _ = _explain(renderer, depth, albedo, view_i, light_i, image, None,
+                                   config.flip, perceptual, config.lam_perc)
+        loss_p, l1_p, _ = _explain(renderer, depth, albedo, nets.view(samples),
+                                   nets.light(samples), samples, sample_masks, config.flip,
+                                   perceptual, config.lam_perc)
+        diffuse = renderer.diffuse(renderer.normals(depth), light_i)
+        smooth = smoothness(depth) + smoothness(diffuse)
+        loss = loss_i + loss_p + config.lam_smooth * smooth
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append({"loss": loss.item(), "l1_image": l1_i.item(),
+                        "l1_projected": l1_p.item(), "smooth": smooth.item()})
+    return history
+
+
+# ============================================================================ presets
+#: Quick mode (DESIGN §7) divides every schedule length by this — the one scaling rule.
+QUICK_DIVISOR = 10
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything :func:`reconstruct` needs to know: sizes, stages and the schedules of the
+    first and of later stages (DESIGN §5)."""
+
+    name: str
+    image_size: int
+    stages: int
+    step1: tuple[Step1Config, Step1Config]  #: (first stage, later stages)
+    step2: tuple[Step2Config, Step2Config]
+    step3: tuple[Step3Config, Step3Config]
+    flip: tuple[bool, ...]  #: symmetry per stage (the last value repeats)
+    project_steps: int = 300  #: projection of the image when no w is given
+    prior: str = "ellipsoid"
+    nf: int | None = None  #: width of D, A, V, L (None: the paper's)
+
+    def for_stage(self, stage: int) -> tuple[Step1Config, Step2Config, Step3Config]:
+        k = 0 if stage == 0 else 1
+        flip = self.flip[min(stage, len(self.flip) - 1)]
+        return self.step1[k], self.step2[k], replace(self.step3[k], flip=flip)
+
+    def quick(self) -> "Preset":
+        """The same preset with every schedule length divided by :data:`QUICK_DIVISOR`."""
+        def cut(n: int) -> int:
+            return max(1, n // QUICK_DIVISOR)
+
+        return replace(
+            self, name=f"{self.name} (quick)",
+            step1=tuple(replace(c, steps=cut(c.steps)) for c in self.step1),
+            step2=tuple(replace(c, steps=cut(c.steps), collect=cut(c.collect))
+                        for c in self.step2),
+            step3=tuple(replace(c, steps=cut(c.steps)) for c in self.step3),
+            project_steps=cut(self.project_steps))
+
+
+def _synface64() -> Preset:
+    s1, s2, s3 = Step1Config(steps=500, nf=16), Step2Config(steps=500, nf=16), Step3Config()
+    return Preset("synface64", 64, stages=1, step1=(s1, s1), step2=(s2, s2), step3=(s3, s3),
+                  flip=(True,), nf=16)
+
+
+def _face128() -> Preset:
+    s2 = dict(f1_d=2, lights=FACE_LIGHTS)
+    return Preset("face128", 128, stages=4,
+                  step1=(Step1Config(steps=600), Step1Config(steps=200)),
+                  step2=(Step2Config(steps=600, **s2), Step2Config(steps=500, **s2)),
+                  step3=(Step3Config(steps=400), Step3Config(steps=300)),
+                  flip=(True, False))
+
+
+#: The named presets (DESIGN §5): synthetic faces at 64 px, real faces at 128 px.
+PRESETS = {"synface64": _synface64(), "face128": _face128()}
+
+
+def get_preset(name: str | Preset, quick: bool | None = None) -> Preset:
+    """A named preset (or a given one), scaled for quick mode when ``quick`` (default: the
+    ``G2S_QUICK`` setting)."""
+    preset = name if isinstance(name, Preset) else PRESETS.get(name)
+    if preset is None:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    quick = quick_mode() if quick is None else quick
+    return preset.quick() if quick and not preset.name.endswith("(quick)") else preset
+
+
+# ============================================================================ reconstruct
+@dataclass
+class Reconstruction:
+    """The factors of one image, and how they were found.
+
+    ``depth`` ``1×S×S`` is the shape *in the image's own view* (what the paper evaluates),
+    with ``valid`` ``1×1×S×S`` where the surface covers the image and ``normal``
+    ``1×S×S×3`` its normals; ``depth_canon``, ``albedo`` ``1×3×S×S`` and ``shading``
+    ``1×1×S×S`` live in the canonical frame, ``view`` ``1×6`` maps it to the image, and
+    ``light`` is ``1×4``. ``reconstruction`` is Φ of all four, ``w`` the image's latent.
+    ``history`` holds one dict per stage (its depth maps and every step's losses) and
+    ``timings`` the seconds spent in each part.
+    """
+
+    image: Tensor
+    depth: Tensor
+    valid: Tensor
+    normal: Tensor
+    depth_canon: Tensor
+    albedo: Tensor
+    shading: Tensor
+    view: Tensor
+    light: Tensor
+    reconstruction: Tensor
+    w: Tensor
+    history: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> "Reconstruction":
+        moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in vars(self).items()}
+        return Reconstruction(**moved)
+
+
+def _factors(nets: Nets, image: Tensor, renderer: Renderer) -> dict[str, Tensor]:
+    with torch.no_grad():
+        depth_canon, albedo = nets.depth(image), nets.albedo(image)
+        view, light = nets.view(image), nets.light(image)
+        recon, valid = renderer.render(depth_canon, albedo, light, view)
+        depth = renderer.warp_depth(depth_canon, view)
+        return {"depth": depth, "valid": valid, "normal": renderer.normals(depth),
+                "depth_canon": depth_canon, "albedo": albedo,
+                "shading": renderer.shading(renderer.normals(depth_canon), light),
+                "view": view, "light": light, "reconstruction": recon}
+
+
+def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor | None = None,
+                preset: str | Preset = "synface64", progress: bool = True, seed: int = 0,
+                perceptual: PerceptualLoss | None = None, prior: Tensor | None = None
+                ) -> Reconstruction:
+    """GAN2Shape on one image: prior → (step 1 → step 2 → step 3) × stages.
+
+    Args:
+        image: a ``3×S×S``/``1×3×S×S`` tensor in [−1, 1], a PIL image or a path (converted
+            by :func:`~g2s_lite.images.load_image`'s rules to the preset's size).
+        G, D: the GAN (frozen); D gives step 2 its feature loss.
+        w: the image's latent; projected with :func:`~g2s_lite.invert.project` if None.
+        preset: a name in :data:`PRESETS` or a :class:`Preset`; scaled down in quick mode.
+        progress: show progress bars.
+        seed: seeds every network and random draw.
+        perceptual: default ``PerceptualLoss("auto")``.
+        prior: a ``S×S`` starting depth instead of ``preset.prior`` (e.g. for ablations).
+    """
+    preset = get_preset(preset)
+    image = load_image(image, preset.image_size)  # refuse bad input before any work
+    device = G.input.input.device
+    image = image.to(device)
+    size = preset.image_size
+    renderer = Renderer(size)
+    perceptual = perceptual or PerceptualLoss("auto")
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
+    if w is None:
+        w, _ = project(image, G, D, steps=preset.project_steps, progress=progress, seed=seed)
+        lap("project")
+    w = w.to(device)
+    prior = (make_prior(preset.prior, size) if prior is None else prior).to(device)
+    nets = Nets.create(size, preset.nf, seed, device)
+    nets.depth.start_at(prior)
+    history: list[dict] = []
+    for stage in range(preset.stages):
+        c1, c2, c3 = preset.for_stage(stage)
+        with torch.no_grad():
+            depth, view = nets.depth(image), nets.view(image)
+        s1 = step1(image, depth, c1, perceptual, renderer, seed + stage, progress,
+                   albedo_net=nets.albedo, light_net=nets.light, view=view)
+        lap("step1")
+        s2 = step2(image, w, G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed + stage,
+                   progress)
+        lap("step2")
+        h3 = step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer,
+                   seed + stage, progress)
+        lap("step3")
+        f = _factors(nets, image, renderer)
+        history.append({"stage": stage, "depth": f["depth"], "depth_canon": f["depth_canon"],
+                        "valid": f["valid"], "albedo": f["albedo"], "view": f["view"],
+                        "light": f["light"], "projected": s2.projected[:16],
+                        "pseudo": s2.pseudo[:16], "step1": s1.history,
+                        "step2": s2.history, "step3": h3})
+    f = _factors(nets, image, renderer)
+    timings["total"] = sum(timings.values())
+    return Reconstruction(image=image, w=w, history=history, timings=timings, **f)

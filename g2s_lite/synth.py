@@ -323,3 +323,30 @@ class SynFaces:
                 "shading": shading, "canon_image": canon_image, "mask_canon": mask_canon,
                 "background": background,
                 "view": view, "light": light}
+
+
+def render_turned(faces: dict[str, Tensor], views: Tensor, lights: Tensor, index: int = 0,
+                  renderer: Renderer | None = None) -> tuple[Tensor, Tensor]:
+    """What a perfect pseudo sample would show: face ``index`` of a :meth:`SynFaces.sample`
+    turned by ``views`` about the image's own frame (as pseudo samples turn it, Chapter 4)
+    and lit by ``lights`` — the ground truth that projected samples can be measured against.
+
+    The true surface as seen (``faces["depth"]``) becomes the canonical depth and the true
+    albedo as seen the canonical albedo; the pseudo-sample renderer does the rest.
+
+    Args:
+        faces: a SynFaces sample.
+        views: ``n×6`` views about the image's frame; lights: ``n×4``.
+        renderer: default ``Renderer(S)``.
+
+    Returns:
+        (images ``n×3×S×S``, masks ``n×1×S×S``) as :func:`~g2s_lite.pseudo.render_pseudo`.
+    """
+    from .pseudo import render_pseudo
+
+    i = slice(index, index + 1)
+    renderer = renderer or Renderer(faces["image"].shape[-1])
+    ambient_only = faces["light"].new_tensor([[1.0, 0.0, 0.0, 0.0]])
+    albedo_seen, _ = renderer.render(faces["depth_canon"][i], faces["albedo"][i], ambient_only,
+                                     faces["view"][i], background=faces["albedo"][i])
+    return render_pseudo(renderer, faces["depth"][i], albedo_seen, views, lights)

@@ -5,7 +5,8 @@ import torch
 
 from g2s_lite.losses import PerceptualLoss
 from g2s_lite.prior import box_from_mask, make_prior
-from g2s_lite.refine import Step1Config, check_image, step1
+from g2s_lite.images import check_image
+from g2s_lite.refine import Step1Config, step1
 from g2s_lite.synth import SynFaces
 
 
@@ -46,3 +47,81 @@ def test_bad_images_are_refused_clearly(image, message):
         check_image(image)
     with pytest.raises(ValueError, match="resize"):
         check_image(torch.zeros(3, 32, 32), size=64)
+
+
+# ----------------------------------------------------------------------------- step 3
+from g2s_lite.metrics import depth_errors  # noqa: E402
+from g2s_lite.pseudo import sample_lights, sample_views  # noqa: E402
+from g2s_lite.refine import (PRESETS, QUICK_DIVISOR, Nets, Step3Config, _explain,  # noqa: E402
+                             get_preset, reconstruct, step3)
+from g2s_lite.render import Renderer  # noqa: E402
+from g2s_lite.synth import render_turned  # noqa: E402
+
+
+def test_depth_net_starts_exactly_at_the_prior(face):
+    prior = make_prior("ellipsoid", 64)
+    nets = Nets.create(64, 16)
+    nets.depth.start_at(prior)
+    depth = nets.depth(torch.cat([face["image"], -face["image"]]))
+    inner = (slice(None), slice(2, -2), slice(2, -2))  # the border is held at its own depth
+    assert torch.allclose(depth[inner], prior[None].expand(2, 64, 64)[inner], atol=1e-5)
+
+
+def test_the_mirror_term_vanishes_for_a_symmetric_object():
+    r, perc = Renderer(32), PerceptualLoss("ssim")
+    depth = make_prior("ellipsoid", 32)[None]
+    albedo = torch.rand(1, 3, 32, 32) * 2 - 1
+    albedo = (albedo + albedo.flip(-1)) / 2  # symmetric
+    view = torch.tensor([[0.1, 0.3, 0.0, 0.0, 0.0, 0.0]])
+    light = torch.tensor([[0.4, 0.6, 0.0, 0.3]])  # a light from straight above: symmetric
+    target, _ = r.render(depth, albedo, light, view)
+    target = target + 0.05 * torch.randn_like(target)
+    one, _, _ = _explain(r, depth, albedo, view, light, target, None, False, perc, 0.5)
+    both, _, _ = _explain(r, depth, albedo, view, light, target, None, True, perc, 0.5)
+    assert torch.allclose(both, 2 * one, rtol=1e-4)
+    skew = albedo.clone()
+    skew[..., :16] = 1.0  # no longer symmetric: the mirror explains the image worse
+    one, _, _ = _explain(r, depth, skew, view, light, target, None, False, perc, 0.5)
+    both, _, _ = _explain(r, depth, skew, view, light, target, None, True, perc, 0.5)
+    assert both > 2 * one
+
+
+def test_step3_on_true_views_lowers_its_loss(face):
+    """With ground-truth renderings of the face as the 'projected samples', step 3 fits them."""
+    image = face["image"]
+    nets = Nets.create(64, 16)
+    nets.depth.start_at(make_prior("ellipsoid", 64))
+    g = torch.Generator().manual_seed(0)
+    views, lights = sample_views(32, generator=g), sample_lights(32, (0.45, 0.3), generator=g)
+    samples, masks = render_turned(face, views, lights)
+    history = step3(image, samples, masks, nets, Step3Config(steps=30, batch=8, lr=1e-3),
+                    PerceptualLoss("ssim"), progress=False)
+    first = sum(h["loss"] for h in history[:5]) / 5
+    last = sum(h["loss"] for h in history[-5:]) / 5
+    assert last < 0.8 * first
+    assert set(history[0]) == {"loss", "l1_image", "l1_projected", "smooth"}
+
+
+def test_presets_and_the_quick_rule():
+    full = get_preset("synface64", quick=False)
+    quick = get_preset("synface64", quick=True)
+    assert full is PRESETS["synface64"] and full.image_size == 64 and full.stages == 1
+    assert quick.step1[0].steps == full.step1[0].steps // QUICK_DIVISOR
+    assert quick.step2[0].steps == full.step2[0].steps // QUICK_DIVISOR
+    assert quick.step3[0].steps == full.step3[0].steps // QUICK_DIVISOR
+    assert get_preset(quick, quick=True) is quick  # never scaled twice
+    face128 = PRESETS["face128"]
+    assert face128.stages == 4 and face128.step2[0].f1_d == 2
+    assert face128.for_stage(0)[2].flip and not face128.for_stage(3)[2].flip
+    assert face128.for_stage(1)[0].steps == 200 and face128.for_stage(0)[0].steps == 600
+    with pytest.raises(ValueError, match="synface64"):
+        get_preset("nope")
+
+
+def test_reconstruct_refuses_bad_images_before_any_work():
+    with pytest.raises(ValueError, match="3 colour channels"):
+        reconstruct(torch.zeros(1, 64, 64), G=None)
+    with pytest.raises(ValueError, match="64×64"):
+        reconstruct(torch.zeros(3, 32, 32), G=None)
+    with pytest.raises(FileNotFoundError, match="no image file"):
+        reconstruct("missing.png", G=None)

@@ -1,0 +1,295 @@
+"""The SynFace benchmark — Chapter 7: the paper's Tables 1 and 2, measured on our world.
+
+Held-out SynFaces (seed :data:`BENCHMARK_SEED`, used for nothing else) are reconstructed by
+every method and compared with their ground truth in the image's own view (DESIGN §6):
+
+* trivial baselines: ``null_depth`` (a constant), ``mean_gt_depth`` (the average true depth
+  of the test set, in the image view), ``ellipsoid_prior`` (the starting shape alone);
+* ``supervised``: the same depth network trained directly on SynFaces ground truth (other
+  faces, other seeds) — the upper bound;
+* ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term;
+* ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2.
+
+Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
+Results are written after every image, so ``--resume`` continues an interrupted run.
+
+    python -m g2s_lite.benchmark --n 50 --out results/synface64.json --markdown results/synface64.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from . import __version__
+from .metrics import depth_errors
+from .nets import DepthNet, adam
+from .prior import make_prior
+from .render import Renderer
+from .synth import SynFaces
+
+#: Seed of the test faces: never used for training, tuning or any figure.
+BENCHMARK_SEED = 31337
+#: Seed of the faces the supervised bound trains on (disjoint from the test faces).
+SUPERVISED_SEED = 4096
+
+#: The prior variants of Table 2: method → (make_prior kind, extra arguments as a function
+#: of the image size).
+PRIOR_ABLATIONS = {
+    "g2s_prior_asymmetric": ("asymmetric", lambda s: {}),
+    "g2s_prior_shift6": ("shifted", lambda s: {"shift": s / 6}),
+    "g2s_prior_shift4": ("shifted", lambda s: {"shift": s / 4}),
+    "g2s_prior_weak": ("weak", lambda s: {}),
+    "g2s_prior_flat": ("flat", lambda s: {}),
+}
+METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
+           "g2s_nosym", *PRIOR_ABLATIONS)
+
+#: The paper's numbers on BFM faces (SIDE ×10⁻², MAD °), DESIGN §6 — for comparison by ratio.
+PAPER = {
+    "supervised": (0.419, 10.83), "null_depth": (2.723, 43.22),
+    "mean_gt_depth": (1.978, 22.99), "g2s_sym": (0.756, 14.81), "g2s_nosym": (1.023, 17.09),
+    "g2s_prior_asymmetric": (0.769, 14.95), "g2s_prior_shift6": (0.767, 14.93),
+    "g2s_prior_shift4": (0.775, 15.07), "g2s_prior_weak": (0.764, 14.97),
+    "g2s_prior_flat": (1.021, 20.46),
+}
+
+
+# ----------------------------------------------------------------------------- supervised
+def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int = 16,
+                     seed: int = SUPERVISED_SEED, progress: bool = True,
+                     device: torch.device | str = "cpu") -> DepthNet:
+    """The supervised bound: D trained to predict the true depth *in the image's view* from
+    the image, on SynFaces drawn with ``seed`` (never the test faces). The loss is the
+    squared scale-invariant log-depth error on the head plus a small L1 on the log depth
+    (which fixes the scale) — it learns exactly what SIDE measures."""
+    from tqdm.auto import trange
+
+    world = SynFaces(image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = DepthNet(image_size, nf, border=0).to(device)
+    opt = adam(net.parameters(), 1e-3)
+    for step in trange(steps, desc="supervised depth net", disable=not progress):
+        faces = world.sample(batch, seed=seed, start=step * batch, device=device)
+        mask = faces["mask"][:, 0]
+        delta = (net(faces["image"]).log() - faces["depth"].log()) * mask
+        count = mask.flatten(1).sum(1).clamp(min=1)
+        mean = delta.flatten(1).sum(1) / count
+        sie = (((delta - mean[:, None, None]) * mask) ** 2).flatten(1).sum(1) / count
+        loss = sie.mean() + 0.1 * (delta.abs().flatten(1).sum(1) / count).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+# ----------------------------------------------------------------------------- evaluation
+def _errors(depth: Tensor, faces: dict[str, Tensor], i: int, renderer: Renderer,
+            valid: Tensor | None = None) -> tuple[float, float]:
+    e = depth_errors(depth.reshape(1, *depth.shape[-2:]), faces["depth"][i:i + 1],
+                     faces["mask"][i:i + 1], renderer, pred_valid=valid)
+    return 100 * e["side"].item(), e["mad"].item()
+
+
+def _rows(images: dict[str, dict], methods: list[str]) -> list[dict]:
+    rows = []
+    for m in methods:
+        done = [r[m] for r in images.values() if m in r]
+        if not done:
+            continue
+        n = len(done)
+        rows.append({"method": m, "side": sum(d["side"] for d in done) / n,
+                     "mad": sum(d["mad"] for d in done) / n, "n": n,
+                     "seconds": sum(d["seconds"] for d in done) / n})
+    return rows
+
+
+def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
+        methods: tuple[str, ...] | list[str] = METHODS, preset: str = "synface64",
+        resume: bool = False, supervised_steps: int | None = None, progress: bool = True,
+        device: torch.device | str | None = None, command: str | None = None) -> dict:
+    """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
+
+    Args:
+        n, seed: the test faces ``SynFaces(64).sample(n, seed)``.
+        out: JSON file, rewritten after every image (None: keep in memory).
+        methods: keys of :data:`METHODS`.
+        preset: the GAN2Shape schedule (scaled in quick mode, :func:`~g2s_lite.refine.get_preset`).
+        resume: keep the images already in ``out`` (same seed and preset).
+        supervised_steps: training steps of the supervised bound (default 3000; quick: 30).
+        progress: progress bars.
+        device: default CUDA when available.
+        command: recorded in ``meta``.
+    """
+    from tqdm.auto import tqdm
+
+    from . import hub
+    from .invert import project
+    from .losses import PerceptualLoss
+    from .refine import get_preset, reconstruct
+    from .runtime import pick_device, quick_mode
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    device = pick_device(None if device is None else str(device))
+    the_preset = get_preset(preset)
+    size = the_preset.image_size
+    renderer = Renderer(size)
+    out = Path(out) if out is not None else None
+    meta = {"command": command or "g2s_lite.benchmark.run", "device": str(device),
+            "n_images": n, "seed": seed, "preset": the_preset.name, "version": __version__,
+            "quick": quick_mode(), "torch": torch.__version__, "wall_seconds": 0.0}
+    images: dict[str, dict] = {}
+    if resume and out is not None and out.exists():
+        old = json.loads(out.read_text())
+        if old["meta"].get("seed") != seed or old["meta"].get("preset") != the_preset.name:
+            raise ValueError(f"{out} holds a run with seed {old['meta'].get('seed')} and preset "
+                             f"{old['meta'].get('preset')!r}; resume needs the same (or drop "
+                             "--resume to start again)")
+        images, meta["wall_seconds"] = old["images"], old["meta"]["wall_seconds"]
+    faces = SynFaces(size).sample(n, seed=seed)
+    started = time.perf_counter()
+    wall0 = meta["wall_seconds"]
+
+    def save() -> dict:
+        meta["wall_seconds"] = wall0 + time.perf_counter() - started
+        result = {"rows": _rows(images, list(methods)), "meta": meta, "images": images}
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(result, indent=1))
+            tmp.replace(out)
+        return result
+
+    needs_gan = any(m.startswith("g2s") for m in methods)
+    G = D = None
+    if needs_gan:
+        G, D = hub.load("synface64", device=device)
+        G.mean_latent()
+    supervised = None
+    if "supervised" in methods and any("supervised" not in images.get(str(i), {})
+                                       for i in range(n)):
+        steps = supervised_steps if supervised_steps is not None else (30 if quick_mode() else 3000)
+        t0 = time.perf_counter()
+        supervised = train_supervised(steps, size, progress=progress, device=device)
+        meta["supervised_training_seconds"] = time.perf_counter() - t0
+        meta["supervised_steps"] = steps
+    perceptual = PerceptualLoss("auto")
+    mean_depth = faces["depth"].mean(0)
+    null = torch.ones(size, size)
+    ellipsoid = make_prior("ellipsoid", size)
+
+    for i in tqdm(range(n), desc="benchmark", disable=not progress):
+        record = images.setdefault(str(i), {})
+        todo = [m for m in methods if m not in record]
+        if not todo:
+            continue
+        w = None
+        for m in todo:
+            t0 = time.perf_counter()
+            valid = None
+            if m == "null_depth":
+                depth = null
+            elif m == "mean_gt_depth":
+                depth = mean_depth
+            elif m == "ellipsoid_prior":
+                depth = ellipsoid
+            elif m == "supervised":
+                with torch.no_grad():
+                    depth = supervised(faces["image"][i:i + 1].to(device)).cpu()
+            else:
+                image = faces["image"][i:i + 1].to(device)
+                if w is None:
+                    tp = time.perf_counter()
+                    w, _ = project(image, G, D, steps=the_preset.project_steps, progress=False)
+                    record["project_seconds"] = time.perf_counter() - tp
+                config = the_preset
+                prior = None
+                if m == "g2s_nosym":
+                    config = replace(config, flip=(False,))
+                elif m in PRIOR_ABLATIONS:
+                    kind, extra = PRIOR_ABLATIONS[m]
+                    prior = make_prior(kind, size, **extra(size))
+                rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
+                                  perceptual=perceptual, prior=prior).to("cpu")
+                depth, valid = rec.depth, rec.valid
+            side_, mad_ = _errors(depth, faces, i, renderer, valid)
+            if not (math.isfinite(side_) and math.isfinite(mad_)):
+                raise RuntimeError(f"method {m} gave a non-finite error on test image {i}")
+            record[m] = {"side": side_, "mad": mad_, "seconds": time.perf_counter() - t0}
+        save()
+    return save()
+
+
+def markdown(result: dict) -> str:
+    """The results as a markdown table, with ratios to ``null_depth`` beside the paper's."""
+    rows = {r["method"]: r for r in result["rows"]}
+    null = rows.get("null_depth")
+    meta = result["meta"]
+    lines = [f"# SynFace benchmark ({meta['n_images']} test faces, seed {meta['seed']}, "
+             f"preset {meta['preset']})", "",
+             f"Command: `{meta['command']}`  ",
+             f"Device: {meta['device']}; wall time {meta['wall_seconds'] / 60:.1f} min; "
+             f"g2s_lite {meta['version']}, torch {meta.get('torch', '?')}.", "",
+             "SIDE is ×10⁻², MAD in degrees; ratios are to `null_depth` (the paper's in "
+             "brackets, from its BFM Tables 1 and 2).", "",
+             "| method | SIDE | MAD | SIDE ratio (paper) | MAD ratio (paper) | n | s/image |",
+             "|---|---|---|---|---|---|---|"]
+    p_null = PAPER["null_depth"]
+    for m in METHODS:
+        if m not in rows:
+            continue
+        r = rows[m]
+        ratio = ("—", "—") if null is None else (f"{r['side'] / null['side']:.2f}",
+                                                 f"{r['mad'] / null['mad']:.2f}")
+        paper = PAPER.get(m)
+        pr = ("", "") if paper is None else (f" ({paper[0] / p_null[0]:.2f})",
+                                            f" ({paper[1] / p_null[1]:.2f})")
+        lines.append(f"| {m} | {r['side']:.3f} | {r['mad']:.2f} | {ratio[0]}{pr[0]} | "
+                     f"{ratio[1]}{pr[1]} | {r['n']} | {r['seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m g2s_lite.benchmark",
+        description="Evaluate GAN2Shape and baselines on held-out SynFaces (DESIGN §6).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--n", type=int, default=50, help="number of test faces")
+    parser.add_argument("--seed", type=int, default=BENCHMARK_SEED, help="seed of the test faces")
+    parser.add_argument("--out", type=Path, required=True, help="results JSON")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write a markdown table")
+    parser.add_argument("--resume", action="store_true", help="continue a run in --out")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        metavar="METHOD", help=f"subset of: {' '.join(METHODS)}")
+    parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
+    parser.add_argument("--supervised-steps", type=int, default=None,
+                        help="training steps of the supervised bound (default 3000, quick 30)")
+    parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python -m g2s_lite.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
+                 args.supervised_steps, not args.no_progress, args.device, command)
+    table = markdown(result)
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

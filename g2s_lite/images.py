@@ -1,0 +1,88 @@
+"""Getting an image into the method: checks and conversions (Chapters 2 and 6).
+
+Every step takes ``1×3×S×S`` tensors in [−1, 1] (DESIGN §4). :func:`check_image` refuses
+anything else with a message saying what to do; :func:`load_image` converts what can be
+converted by a stated rule:
+
+* a path or a PIL image: grey and palette images are repeated to three channels, RGBA is
+  composited onto white, a non-square picture is centre-cropped to a square, and the square
+  is resized (Lanczos) to the size asked for; 8-bit values map to [−1, 1] by x/127.5 − 1;
+* a tensor: must already be ``3×S×S`` or ``1×3×S×S`` in [−1, 1] at the right size — a
+  tensor's meaning (range, layout) cannot be guessed safely, so it is checked, not converted.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def check_image(image: Tensor, size: int | None = None) -> Tensor:
+    """Accept ``3×S×S`` or ``1×3×S×S`` in [−1, 1]; return ``1×3×S×S`` or explain the problem."""
+    if not isinstance(image, Tensor):
+        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__} "
+                        "(load paths and PIL images with g2s_lite.images.load_image)")
+    if image.dim() == 3:
+        image = image[None]
+    if image.dim() != 4 or image.shape[0] != 1:
+        raise ValueError(f"image must be 3×H×W or 1×3×H×W, got {tuple(image.shape)}")
+    if image.shape[1] != 3:
+        raise ValueError(f"image must have 3 colour channels, got {image.shape[1]} "
+                         "(convert grey or RGBA images to RGB first, e.g. with load_image)")
+    if size is not None and image.shape[-2:] != (size, size):
+        raise ValueError(f"image must be {size}×{size}, got {image.shape[-2]}×{image.shape[-1]}; "
+                         "resize it first (load_image does, for files and PIL images)")
+    if not torch.isfinite(image).all():
+        raise ValueError("image contains NaN or infinite values")
+    if image.min() < -1.0 - 1e-3 or image.max() > 1.0 + 1e-3:
+        hint = ("it looks like 8-bit values: map them with x/127.5 − 1"
+                if image.max() > 2 else "map [0, 1] images with x·2 − 1")
+        raise ValueError(f"image values must lie in [−1, 1], got [{image.min().item():.3f}, "
+                         f"{image.max().item():.3f}]; {hint}")
+    return image
+
+
+def to_size(images: Tensor, size: int) -> Tensor:
+    """Resize ``B×C×H×W`` images to ``size×size`` (area-averaged when shrinking)."""
+    if images.shape[-2:] == (size, size):
+        return images
+    if images.shape[-1] > size:
+        return F.interpolate(images, size=(size, size), mode="area")
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def load_image(source, size: int) -> Tensor:
+    """A path, a PIL image or a tensor → ``1×3×size×size`` in [−1, 1] (rules in the module
+    docstring)."""
+    from PIL import Image
+
+    if isinstance(source, Tensor):
+        return check_image(source, size)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        try:
+            source = Image.open(path)
+            source.load()
+        except OSError as err:
+            raise ValueError(f"{path} is not an image PIL can read ({err})") from None
+    if not isinstance(source, Image.Image):
+        raise TypeError(f"expected a path, a PIL image or a tensor, got {type(source).__name__}")
+    image = source
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    image = image.convert("RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    if side != size:
+        image = image.resize((size, size), Image.LANCZOS)
+    array = np.asarray(image, dtype=np.float32)
+    return torch.from_numpy(array).permute(2, 0, 1)[None] / 127.5 - 1

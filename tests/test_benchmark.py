@@ -1,0 +1,69 @@
+"""The SynFace benchmark: trivial baselines checked by hand, the JSON layout, resuming, and a
+tiny quick run of the method end to end."""
+import json
+
+import pytest
+import torch
+
+from g2s_lite import benchmark as bm
+from g2s_lite.metrics import depth_errors
+from g2s_lite.render import Renderer
+from g2s_lite.synth import SynFaces
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_trivial_baselines_match_a_direct_computation(tmp_path):
+    out = tmp_path / "r.json"
+    result = bm.run(3, seed=7, out=out, methods=["null_depth", "ellipsoid_prior"],
+                    progress=False)
+    faces = SynFaces(64).sample(3, seed=7)
+    e = depth_errors(torch.ones(3, 64, 64), faces["depth"], faces["mask"], Renderer(64))
+    rows = {r["method"]: r for r in result["rows"]}
+    assert rows["null_depth"]["n"] == 3
+    assert rows["null_depth"]["side"] == pytest.approx(100 * e["side"].mean().item(), rel=1e-5)
+    assert rows["null_depth"]["mad"] == pytest.approx(e["mad"].mean().item(), rel=1e-5)
+    # a constant depth has all normals facing the camera: MAD is the mean tilt of the face
+    assert 20 < rows["null_depth"]["mad"] < 70
+    assert json.loads(out.read_text())["rows"] == result["rows"]
+    assert set(result["meta"]) >= {"command", "device", "n_images", "wall_seconds", "version",
+                                   "seed"}
+
+
+def test_resume_keeps_finished_work_and_adds_methods(tmp_path, monkeypatch):
+    out = tmp_path / "r.json"
+    bm.run(2, seed=7, out=out, methods=["null_depth"], progress=False)
+    first = json.loads(out.read_text())["images"]["0"]["null_depth"]
+    result = bm.run(2, seed=7, out=out, methods=["null_depth", "mean_gt_depth"], resume=True,
+                    progress=False)
+    assert result["images"]["0"]["null_depth"] == first  # not recomputed
+    assert {r["method"] for r in result["rows"]} == {"null_depth", "mean_gt_depth"}
+    with pytest.raises(ValueError, match="seed"):
+        bm.run(2, seed=8, out=out, methods=["null_depth"], resume=True, progress=False)
+    with pytest.raises(ValueError, match="unknown method"):
+        bm.run(1, methods=["magic"], progress=False)
+
+
+def test_supervised_bound_learns_depth():
+    faces = SynFaces(64).sample(4, seed=bm.BENCHMARK_SEED)
+    net = bm.train_supervised(30, batch=8, progress=False)
+    with torch.no_grad():
+        pred = net(faces["image"])
+    r = Renderer(64)
+    trained = depth_errors(pred, faces["depth"], faces["mask"], r)["side"].mean()
+    null = depth_errors(torch.ones_like(pred), faces["depth"], faces["mask"], r)["side"].mean()
+    assert trained < 0.8 * null
+
+
+def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("G2S_QUICK", "1")
+    out, md = tmp_path / "b.json", tmp_path / "b.md"
+    assert bm.main(["--n", "1", "--out", str(out), "--markdown", str(md), "--no-progress",
+                    "--methods", "null_depth", "ellipsoid_prior", "g2s_sym",
+                    "--supervised-steps", "2"]) == 0
+    result = json.loads(out.read_text())
+    assert [r["method"] for r in result["rows"]] == ["null_depth", "ellipsoid_prior", "g2s_sym"]
+    assert all(r["n"] == 1 and r["side"] > 0 and r["mad"] > 0 for r in result["rows"])
+    assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
+    text = md.read_text()
+    assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours
