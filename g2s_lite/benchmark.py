@@ -183,8 +183,12 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         supervised = train_supervised(steps, size, progress=progress, device=device)
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
-    perceptual = PerceptualLoss("auto")
-    mean_depth = faces["depth"].mean(0)
+    perceptual = PerceptualLoss("auto") if needs_gan else None
+    # the average true depth where each face covers the pixel (uncovered pixels hold the
+    # renderer's invalid depth, which is no depth at all)
+    covered = (faces["depth"] <= renderer.valid_max_depth).float()
+    mean_depth = ((faces["depth"] * covered).sum(0) / covered.sum(0).clamp(min=1)
+                  ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
     ellipsoid = make_prior("ellipsoid", size)
 
