@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .render import Renderer
-from .viz import depth_to_rgb, normal_to_rgb, save_gif, to_image
+from .viz import depth_to_rgb, normal_to_rgb, save_gif, to_image, to_uint8
 
 #: Tensors saved to ``factors.pt``.
 SAVED = ("image", "depth", "valid", "normal", "depth_canon", "albedo", "shading", "view",
@@ -28,7 +28,7 @@ SAVED = ("image", "depth", "valid", "normal", "depth_canon", "albedo", "shading"
 def _png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8)).save(path)
+    Image.fromarray(to_uint8(array)).save(path)
 
 
 def save_obj(path: str | Path, depth: Tensor, albedo: Tensor | None = None,

@@ -37,7 +37,8 @@ import argparse
 import math
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Literal, Sequence
 
 import torch
@@ -688,6 +689,21 @@ class Discriminator(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}, channels={self.channels}"
+
+
+@contextmanager
+def frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Within the block the modules' parameters take no gradient (we optimise latents or an
+    encoder, never the GAN); their ``requires_grad`` flags are restored afterwards."""
+    params = [p for m in modules if m is not None for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 # ============================================================ 7. checkpoints

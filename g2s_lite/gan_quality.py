@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 import warnings
@@ -46,7 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .gan import Generator
+from .gan import Generator, frozen
+from .invert import latent_lr
 from .synth import SynFaces
 
 __all__ = ["REGRESSOR_DATA_SEED", "TEST_SEED", "FLOOR_SEED", "SAMPLE_SEED", "UNTRAINED_SEED",
@@ -324,17 +324,14 @@ def fit_latents(G: Generator, images: Tensor, steps: int = 200, lr: float = COVE
         raise ValueError(f"fit_latents: steps must be ≥ 0, got {steps}")
     ref = G.input.input
     images = images.to(ref.device, ref.dtype)
-    flags = [p.requires_grad for p in G.parameters()]
-    G.requires_grad_(False)
-    try:
+    with frozen(G):
         w = G.mean_latent().expand(len(images), -1).clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=lr)
         bar = tqdm(range(steps), desc="fit w", disable=not progress, leave=False)
         for step in bar:
             t = step / steps
-            ramp = min(1.0, (1.0 - t) / 0.25)
             for group in opt.param_groups:
-                group["lr"] = lr * (0.5 - 0.5 * math.cos(ramp * math.pi))
+                group["lr"] = latent_lr(t, lr, rampup=0.0)
             l1 = (G.synthesis(w, "const") - images).abs().flatten(1).mean(1)
             opt.zero_grad(set_to_none=True)
             l1.sum().backward()
@@ -343,9 +340,6 @@ def fit_latents(G: Generator, images: Tensor, steps: int = 200, lr: float = COVE
         with torch.no_grad():
             recon = G.synthesis(w, "const")
             l1 = (recon - images).abs().flatten(1).mean(1)
-    finally:
-        for p, flag in zip(G.parameters(), flags):
-            p.requires_grad_(flag)
     return w.detach(), recon, l1
 
 

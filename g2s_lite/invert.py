@@ -21,6 +21,7 @@ Two devices keep Δw small and on the manifold (DESIGN §5):
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .gan import Discriminator, Generator
+from .gan import Discriminator, Generator, frozen
 from .losses import PerceptualLoss, discriminator_feature_loss, photometric_l1
 from .nets import LR, LatentEncoder, adam
 from .pseudo import PSEUDO_VIEWS, SYNFACE_LIGHTS, LightRanges, ViewRanges, render_pseudo, \
@@ -54,22 +55,6 @@ def add_offset(w: Tensor, offset: Tensor) -> Tensor:
     """``w + Δw`` for w in W (``1×style_dim``) or W+ (``1×n_latent×style_dim``), ``Δw``
     ``B×style_dim`` (the same offset for every layer): ``B×…``."""
     return w + offset if w.dim() == 2 else w + offset[:, None]
-
-
-class _Frozen:
-    """Context: the GAN's parameters take no gradient (we train E or w, never the GAN)."""
-
-    def __init__(self, *modules: nn.Module | None) -> None:
-        self.params = [p for m in modules if m is not None for p in m.parameters()]
-
-    def __enter__(self) -> None:
-        self.flags = [p.requires_grad for p in self.params]
-        for p in self.params:
-            p.requires_grad_(False)
-
-    def __exit__(self, *exc) -> None:
-        for p, flag in zip(self.params, self.flags):
-            p.requires_grad_(flag)
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -214,7 +199,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     opt = adam(encoder.encoder.parameters(), config.lr)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
-    with _Frozen(G, D):
+    with frozen(G, D):
         gan_image = generate(G, w, size).detach()
         for _ in trange(config.steps, desc="step 2: latent offsets", disable=not progress):
             pseudo, masks, _, _ = sample_pseudo(renderer, depth, albedo, light, config.batch,
@@ -264,10 +249,12 @@ class ProjectConfig:
     w_plus: bool = False  #: optimise one w per layer (W+) instead of one w (W)
 
 
-def _lr_at(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
-    scale = min(1.0, (1 - t) / rampdown)
-    scale = 0.5 - 0.5 * torch.cos(torch.tensor(scale * torch.pi)).item()
-    return lr * scale * min(1.0, t / rampup)
+def latent_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
+    """The StyleGAN2 projector's learning rate at fraction ``t`` of the steps: a linear ramp
+    up over the first ``rampup``, a cosine ramp down over the last ``rampdown``."""
+    down = 0.5 - 0.5 * math.cos(math.pi * min(1.0, (1 - t) / rampdown))
+    up = min(1.0, t / rampup) if rampup > 0 else 1.0
+    return lr * down * up
 
 
 def project(image: Tensor, G: Generator, D: Discriminator | None = None,
@@ -322,11 +309,11 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
     w.requires_grad_(True)
     opt = torch.optim.Adam([w], lr=config.lr, betas=(0.9, 0.999))
     gen = torch.Generator(device=device).manual_seed(seed)
-    with _Frozen(G, D):
+    with frozen(G, D):
         for i in trange(steps, desc="projecting onto the GAN", disable=not progress):
             t = i / max(steps, 1)
             for group in opt.param_groups:
-                group["lr"] = _lr_at(t, config.lr)
+                group["lr"] = latent_lr(t, config.lr)
             strength = spread * config.noise * max(0.0, 1 - t / config.noise_ramp) ** 2
             w_in = w + strength * torch.randn(w.shape, generator=gen, device=device)
             fake = G.synthesis(w_in, noise_mode="const")

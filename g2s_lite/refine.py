@@ -151,13 +151,13 @@ class Nets:
 
 def _explain(renderer: Renderer, depth: Tensor, albedo: Tensor, view: Tensor, light: Tensor,
              target: Tensor, mask: Tensor | None, flip: bool, perceptual: PerceptualLoss,
-             lam_perc: float) -> tuple[Tensor, Tensor, Tensor]:
+             lam_perc: float) -> tuple[Tensor, Tensor]:
     """L1 + λ·perc of Φ(d, a, v, l) against ``target`` (``B×3×S×S``), and with ``flip`` also
     of Φ(flip d, flip a, v, l): a symmetric object must be explained by its mirror image too.
     Pixels count where every rendering is valid and ``mask`` is 1.
 
     Returns:
-        (loss, L1 of the unflipped rendering, that rendering ``B×3×S×S``).
+        (loss, L1 of the unflipped rendering).
     """
     recon, valid = renderer.render(depth, albedo, light, view)
     renders = [recon]
@@ -172,7 +172,7 @@ def _explain(renderer: Renderer, depth: Tensor, albedo: Tensor, view: Tensor, li
         term = photometric_l1(r, target, valid)
         l1 = term if l1 is None else l1
         loss = loss + term + lam_perc * perceptual(r, target, valid)
-    return loss, l1, recon
+    return loss, l1
 
 
 def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
@@ -220,9 +220,9 @@ def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
         samples, sample_masks = projected[pick], masks[pick]
         depth, albedo = nets.depth(image), nets.albedo(image)
         view_i, light_i = nets.view(image), nets.light(image)
-        loss_i, l1_i, _ = _explain(renderer, depth, albedo, view_i, light_i, image, None,
+        loss_i, l1_i = _explain(renderer, depth, albedo, view_i, light_i, image, None,
                                    config.flip, perceptual, config.lam_perc)
-        loss_p, l1_p, _ = _explain(renderer, depth, albedo, nets.view(samples),
+        loss_p, l1_p = _explain(renderer, depth, albedo, nets.view(samples),
                                    nets.light(samples), samples, sample_masks, config.flip,
                                    perceptual, config.lam_perc)
         diffuse = renderer.diffuse(renderer.normals(depth), light_i)
@@ -256,6 +256,7 @@ class Preset:
     project_steps: int = 300  #: projection of the image when no w is given
     prior: str = "ellipsoid"
     nf: int | None = None  #: width of D, A, V, L (None: the paper's)
+    quick_scaled: bool = False  #: already divided by QUICK_DIVISOR
 
     def for_stage(self, stage: int) -> tuple[Step1Config, Step2Config, Step3Config]:
         k = 0 if stage == 0 else 1
@@ -268,7 +269,7 @@ class Preset:
             return max(1, n // QUICK_DIVISOR)
 
         return replace(
-            self, name=f"{self.name} (quick)",
+            self, name=f"{self.name} (quick)", quick_scaled=True,
             step1=tuple(replace(c, steps=cut(c.steps)) for c in self.step1),
             step2=tuple(replace(c, steps=cut(c.steps), collect=cut(c.collect))
                         for c in self.step2),
@@ -302,7 +303,7 @@ def get_preset(name: str | Preset, quick: bool | None = None) -> Preset:
     if preset is None:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     quick = quick_mode() if quick is None else quick
-    return preset.quick() if quick and not preset.name.endswith("(quick)") else preset
+    return preset.quick() if quick and not preset.quick_scaled else preset
 
 
 # ============================================================================ reconstruct

@@ -17,6 +17,11 @@ def to_image(image: Tensor) -> np.ndarray:
     return ((image.detach().float().cpu() + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """``H×W×3`` values in [0, 1] → 8-bit pixels (for PIL)."""
+    return (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+
+
 def depth_to_rgb(depth: Tensor, mask: Tensor | None = None, vmin: float | None = None,
                  vmax: float | None = None, cmap: str = "magma_r") -> np.ndarray:
     """``H×W`` depth → ``H×W×3`` colours (near is bright); pixels outside ``mask`` white."""
@@ -87,7 +92,7 @@ def save_gif(frames: Tensor, path: str | Path, fps: int = 12, bounce: bool = Tru
     from PIL import Image
 
     seq = list(frames) + (list(frames)[-2:0:-1] if bounce else [])
-    pil = [Image.fromarray((to_image(f) * 255).round().astype(np.uint8)) for f in seq]
+    pil = [Image.fromarray(to_uint8(to_image(f))) for f in seq]
     path = Path(path)
     pil[0].save(path, save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0)
     return path

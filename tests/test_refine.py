@@ -76,13 +76,13 @@ def test_the_mirror_term_vanishes_for_a_symmetric_object():
     light = torch.tensor([[0.4, 0.6, 0.0, 0.3]])  # a light from straight above: symmetric
     target, _ = r.render(depth, albedo, light, view)
     target = target + 0.05 * torch.randn_like(target)
-    one, _, _ = _explain(r, depth, albedo, view, light, target, None, False, perc, 0.5)
-    both, _, _ = _explain(r, depth, albedo, view, light, target, None, True, perc, 0.5)
+    one, _ = _explain(r, depth, albedo, view, light, target, None, False, perc, 0.5)
+    both, _ = _explain(r, depth, albedo, view, light, target, None, True, perc, 0.5)
     assert torch.allclose(both, 2 * one, rtol=1e-4)
     skew = albedo.clone()
     skew[..., :16] = 1.0  # no longer symmetric: the mirror explains the image worse
-    one, _, _ = _explain(r, depth, skew, view, light, target, None, False, perc, 0.5)
-    both, _, _ = _explain(r, depth, skew, view, light, target, None, True, perc, 0.5)
+    one, _ = _explain(r, depth, skew, view, light, target, None, False, perc, 0.5)
+    both, _ = _explain(r, depth, skew, view, light, target, None, True, perc, 0.5)
     assert both > 2 * one
 
 
