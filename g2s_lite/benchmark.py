@@ -11,7 +11,9 @@ every method and compared with their ground truth in the image's own view (DESIG
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2.
 
 Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
-Results are written after every image, so ``--resume`` continues an interrupted run.
+Results are written after every image, so ``--resume`` continues an interrupted run. Beside
+the JSON, ``<out>.depths.pt`` keeps the depth maps the learned methods predicted, so that a
+chapter can show the best and worst reconstructions without re-running them.
 
     python -m g2s_lite.benchmark --n 50 --out results/synface64.json --markdown results/synface64.md
 """
@@ -31,7 +33,6 @@ from torch import Tensor
 from . import __version__
 from .metrics import depth_errors
 from .nets import DepthNet, adam
-from .prior import make_prior
 from .render import Renderer
 from .synth import SynFaces
 
@@ -49,6 +50,8 @@ PRIOR_ABLATIONS = {
     "g2s_prior_weak": ("weak", lambda s: {}),
     "g2s_prior_flat": ("flat", lambda s: {}),
 }
+#: Methods whose depth is one map for every image (not kept per image).
+CONSTANT_MAPS = ("null_depth", "mean_gt_depth", "ellipsoid_prior")
 METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
            "g2s_nosym", *PRIOR_ABLATIONS)
 
@@ -112,10 +115,23 @@ def _rows(images: dict[str, dict], methods: list[str]) -> list[dict]:
     return rows
 
 
+def depths_path(out: str | Path) -> Path:
+    """Where :func:`run` keeps the predicted depth maps of a results file ``out``.
+
+    ``torch.load`` gives ``{image index: {method: S×S}}`` for the methods that are not
+    constant maps, holding depth − 1 in float16 (exact to 1e-4 over the depth range; a
+    quarter of the size of float32 depth) and NaN where the reconstruction does not cover
+    the pixel. ``1 + stored.float()`` is the depth again.
+    """
+    out = Path(out)
+    return out.with_name(out.stem + ".depths.pt")
+
+
 def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         methods: tuple[str, ...] | list[str] = METHODS, preset: str = "synface64",
         resume: bool = False, supervised_steps: int | None = None, progress: bool = True,
-        device: torch.device | str | None = None, command: str | None = None) -> dict:
+        device: torch.device | str | None = None, command: str | None = None,
+        markdown_out: str | Path | None = None) -> dict:
     """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
 
     Args:
@@ -128,6 +144,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         progress: progress bars.
         device: default CUDA when available.
         command: recorded in ``meta``.
+        markdown_out: also rewrite this markdown table (:func:`markdown`) after every image.
     """
     from tqdm.auto import tqdm
 
@@ -149,6 +166,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             "n_images": n, "seed": seed, "preset": the_preset.name, "version": __version__,
             "quick": quick_mode(), "torch": torch.__version__, "wall_seconds": 0.0}
     images: dict[str, dict] = {}
+    depths: dict[str, dict[str, Tensor]] = {}
     if resume and out is not None and out.exists():
         old = json.loads(out.read_text())
         if old["meta"].get("seed") != seed or old["meta"].get("preset") != the_preset.name:
@@ -156,6 +174,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                              f"{old['meta'].get('preset')!r}; resume needs the same (or drop "
                              "--resume to start again)")
         images, meta["wall_seconds"] = old["images"], old["meta"]["wall_seconds"]
+        if depths_path(out).exists():
+            depths = torch.load(depths_path(out), weights_only=True)
     faces = SynFaces(size).sample(n, seed=seed)
     started = time.perf_counter()
     wall0 = meta["wall_seconds"]
@@ -168,6 +188,12 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             tmp = out.with_suffix(".tmp")
             tmp.write_text(json.dumps(result, indent=1))
             tmp.replace(out)
+            tmp = out.with_suffix(".depths.tmp")
+            torch.save(depths, tmp)
+            tmp.replace(depths_path(out))
+        if markdown_out is not None:
+            Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
+            Path(markdown_out).write_text(markdown(result))
         return result
 
     needs_gan = any(m.startswith("g2s") for m in methods)
@@ -190,7 +216,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     mean_depth = ((faces["depth"] * covered).sum(0) / covered.sum(0).clamp(min=1)
                   ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
-    ellipsoid = make_prior("ellipsoid", size)
+    ellipsoid = the_preset.starting_prior("ellipsoid")  # the start, seated as the method seats it
 
     for i in tqdm(range(n), desc="benchmark", disable=not progress):
         record = images.setdefault(str(i), {})
@@ -222,7 +248,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     config = replace(config, flip=(False,))
                 elif m in PRIOR_ABLATIONS:
                     kind, extra = PRIOR_ABLATIONS[m]
-                    prior = make_prior(kind, size, **extra(size))
+                    prior = the_preset.starting_prior(kind, **extra(size))
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
                                   perceptual=perceptual, prior=prior).to("cpu")
                 depth, valid = rec.depth, rec.valid
@@ -230,6 +256,11 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             if not (math.isfinite(side_) and math.isfinite(mad_)):
                 raise RuntimeError(f"method {m} gave a non-finite error on test image {i}")
             record[m] = {"side": side_, "mad": mad_, "seconds": time.perf_counter() - t0}
+            if m not in CONSTANT_MAPS:
+                kept = depth.reshape(size, size) - 1
+                if valid is not None:
+                    kept = kept.where(valid.reshape(size, size) > 0, torch.nan)
+                depths.setdefault(str(i), {})[m] = kept.to(torch.float16)
         save()
     return save()
 
@@ -239,8 +270,10 @@ def markdown(result: dict) -> str:
     rows = {r["method"]: r for r in result["rows"]}
     null = rows.get("null_depth")
     meta = result["meta"]
-    lines = [f"# SynFace benchmark ({meta['n_images']} test faces, seed {meta['seed']}, "
-             f"preset {meta['preset']})", "",
+    done = len(result["images"]) if "images" in result else meta["n_images"]
+    faces = (f"{meta['n_images']} test faces" if done >= meta["n_images"] else
+             f"{done} of {meta['n_images']} test faces done; `--resume` continues")
+    lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']})", "",
              f"Command: `{meta['command']}`  ",
              f"Device: {meta['device']}; wall time {meta['wall_seconds'] / 60:.1f} min; "
              f"g2s_lite {meta['version']}, torch {meta.get('torch', '?')}.", "",
@@ -271,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50, help="number of test faces")
     parser.add_argument("--seed", type=int, default=BENCHMARK_SEED, help="seed of the test faces")
     parser.add_argument("--out", type=Path, required=True, help="results JSON")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write a markdown table")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write a markdown table (rewritten after every image)")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                         metavar="METHOD", help=f"subset of: {' '.join(METHODS)}")
@@ -286,12 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     command = "python -m g2s_lite.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
     result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
-                 args.supervised_steps, not args.no_progress, args.device, command)
-    table = markdown(result)
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
-    print(table)
+                 args.supervised_steps, not args.no_progress, args.device, command,
+                 args.markdown)
+    print(markdown(result))
     return 0
 
 

@@ -131,3 +131,37 @@ def depth_errors(pred_depth: Tensor, gt_depth: Tensor, gt_mask: Tensor, renderer
     return {"side": side(pred_depth, gt_depth, mask),
             "mad": mad(renderer.normals(pred_depth), renderer.normals(gt_depth), mask),
             "mask": mask}
+
+
+def depth_error_maps(pred_depth: Tensor, gt_depth: Tensor, gt_mask: Tensor, renderer,
+                     pred_valid: Tensor | None = None) -> dict[str, Tensor]:
+    """Where the errors of :func:`depth_errors` come from: its two numbers as per-pixel maps.
+
+    Same arguments and the same protocol mask as :func:`depth_errors`. With
+    Δ = log d_pred − log d_gt and its mean over the mask,
+
+    - ``side``: |Δ − mean Δ| per pixel (plain, not ×100); SIDE is the root mean square of
+      this map over the mask;
+    - ``angle``: the angle in degrees between the predicted and the true normal; MAD is the
+      mean of this map over the mask.
+
+    Returns:
+        dict with ``side`` and ``angle`` ``B×H×W``, NaN outside the mask (so that
+        ``nanmean`` and plots skip those pixels), and the ``mask`` ``B×H×W`` used.
+
+    >>> from g2s_lite.render import Renderer
+    >>> d = torch.full((1, 8, 8), 1.0)
+    >>> m = depth_error_maps(1.05 * d, d, torch.ones(1, 8, 8), Renderer(8))
+    >>> round(m["side"].nanmean().item(), 6), m["angle"].nanmean().item()  # a scaled plane
+    (0.0, 0.0)
+    """
+    mask = depth_errors(pred_depth, gt_depth, gt_mask, renderer, pred_valid)["mask"]
+    w = mask > 0
+    delta = torch.log(pred_depth.clamp(min=1e-8)) - torch.log(gt_depth.clamp(min=1e-8))
+    mean = _masked_mean(delta, mask)
+    cos = (F.normalize(renderer.normals(pred_depth), dim=-1)
+           * F.normalize(renderer.normals(gt_depth), dim=-1)).sum(-1)
+    angle = torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+    nan = torch.tensor(float("nan"), dtype=delta.dtype, device=delta.device)
+    return {"side": torch.where(w, (delta - mean[:, None, None]).abs(), nan),
+            "angle": torch.where(w, angle, nan), "mask": mask}

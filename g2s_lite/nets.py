@@ -149,6 +149,7 @@ class DepthNet(nn.Module):
         # the paper's border depth: 70% of the way to max_depth
         self.border_depth = 0.7 * max_depth + 0.3 * min_depth
         self.register_buffer("base", None)  # the prior in tanh space, see start_at
+        self.register_buffer("border_map", None)  # the border's depth after start_at
 
     def start_at(self, prior: Tensor) -> "DepthNet":
         """Make D output ``prior`` (``S×S``) exactly, for every image, before any training.
@@ -158,7 +159,13 @@ class DepthNet(nn.Module):
         the raw output starts at 0. The paper instead fits D to the prior with 1000 Adam
         steps (:func:`init_depth_to_prior`); both start from the same shape, this one
         without the fitting error and its ripples, and at no cost.
+
+        The border is then held at the prior's own depth there instead of the fixed 1.04: a frame standing in front of the prior's background
+        would, once turned, cover the edge of the object. With the ellipsoid (background
+        1.02) this lowered step 3's normal error with ideal samples on 3 of 4 tuning faces.
         """
+        # the border held where the prior has it: no step at the frame
+        self.border_map = prior.detach().reshape(1, *prior.shape[-2:]).clone()
         unit = (prior.detach() - self.min_depth) / (self.max_depth - self.min_depth)
         self.base = torch.atanh((2 * unit - 1).clamp(-0.999, 0.999)).reshape(1, *prior.shape[-2:])
         nn.init.zeros_(self.net.decoder[-1].weight)
@@ -174,7 +181,9 @@ class DepthNet(nn.Module):
             edge = torch.ones_like(depth, dtype=torch.bool)
             b = self.border
             edge[:, b:-b, b:-b] = False
-            depth = torch.where(edge, torch.full_like(depth, self.border_depth), depth)
+            held = (torch.full_like(depth, self.border_depth) if self.border_map is None
+                    else self.border_map.to(depth).expand_as(depth))
+            depth = torch.where(edge, held, depth)
         return depth
 
 

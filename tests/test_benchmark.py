@@ -67,3 +67,11 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
     text = md.read_text()
     assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours
+    # the kept depth map gives back the recorded error
+    kept = torch.load(bm.depths_path(out))["0"]
+    assert set(kept) == {"g2s_sym"}
+    depth = 1 + kept["g2s_sym"].float()
+    faces = SynFaces(64).sample(1, seed=bm.BENCHMARK_SEED)
+    e = depth_errors(depth.nan_to_num(1.0)[None], faces["depth"], faces["mask"], Renderer(64),
+                     pred_valid=(~depth.isnan()).float()[None, None])
+    assert 100 * e["side"].item() == pytest.approx(result["rows"][2]["side"], rel=0.02)
