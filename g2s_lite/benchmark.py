@@ -174,6 +174,11 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                              f"{old['meta'].get('preset')!r}; resume needs the same (or drop "
                              "--resume to start again)")
         images, meta["wall_seconds"] = old["images"], old["meta"]["wall_seconds"]
+        # every command that wrote into the file stays on record
+        meta["earlier_commands"] = (old["meta"].get("earlier_commands", [])
+                                    + [old["meta"]["command"]])
+        if "merged_from" in old["meta"]:
+            meta["merged_from"] = old["meta"]["merged_from"]
         if depths_path(out).exists():
             depths = torch.load(depths_path(out), weights_only=True)
     faces = SynFaces(size).sample(n, seed=seed)
@@ -275,6 +280,7 @@ def markdown(result: dict) -> str:
              f"{done} of {meta['n_images']} test faces done; `--resume` continues")
     lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']})", "",
              f"Command: `{meta['command']}`  ",
+             *[f"Earlier command: `{c}`  " for c in meta.get("earlier_commands", [])],
              *[f"Merged with (same faces, other methods, run alongside): `{c}`  "
                for c in meta.get("merged_from", [])],
              f"Device: {meta['device']}; wall time {meta['wall_seconds'] / 60:.1f} min; "

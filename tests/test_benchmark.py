@@ -37,6 +37,7 @@ def test_resume_keeps_finished_work_and_adds_methods(tmp_path, monkeypatch):
     result = bm.run(2, seed=7, out=out, methods=["null_depth", "mean_gt_depth"], resume=True,
                     progress=False)
     assert result["images"]["0"]["null_depth"] == first  # not recomputed
+    assert result["meta"]["earlier_commands"] == ["g2s_lite.benchmark.run"]  # on record
     assert {r["method"] for r in result["rows"]} == {"null_depth", "mean_gt_depth"}
     with pytest.raises(ValueError, match="seed"):
         bm.run(2, seed=8, out=out, methods=["null_depth"], resume=True, progress=False)
