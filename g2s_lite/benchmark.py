@@ -221,7 +221,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     mean_depth = ((faces["depth"] * covered).sum(0) / covered.sum(0).clamp(min=1)
                   ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
-    ellipsoid = the_preset.starting_prior("ellipsoid")  # the start, seated as the method seats it
+    ellipsoid = the_preset.starting_prior()  # the method's own start
 
     for i in tqdm(range(n), desc="benchmark", disable=not progress):
         record = images.setdefault(str(i), {})
@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50, help="number of test faces")
     parser.add_argument("--seed", type=int, default=BENCHMARK_SEED, help="seed of the test faces")
     parser.add_argument("--out", type=Path, required=True, help="results JSON")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write a markdown table (rewritten after every image)")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="also write a markdown table (rewritten after every image)")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                         metavar="METHOD", help=f"subset of: {' '.join(METHODS)}")

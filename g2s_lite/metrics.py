@@ -55,9 +55,19 @@ def side(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> Tensor:
     w = _as_weights(mask, gt_depth)
     if (pred_depth[w > 0] <= 0).any() or (gt_depth[w > 0] <= 0).any():
         raise ValueError("depths must be positive on the mask (SIDE compares logarithms)")
+    return _masked_mean(_log_residual(pred_depth, gt_depth, w) ** 2, w).sqrt()
+
+
+def _log_residual(pred_depth: Tensor, gt_depth: Tensor, w: Tensor) -> Tensor:
+    """Δ − mean Δ per pixel (``B×H×W``), Δ = log pred − log gt, the mean taken over ``w``."""
     delta = torch.log(pred_depth.clamp(min=1e-8)) - torch.log(gt_depth.clamp(min=1e-8))
-    mean = _masked_mean(delta, w)
-    return _masked_mean((delta - mean[:, None, None]) ** 2, w).sqrt()
+    return delta - _masked_mean(delta, w)[:, None, None]
+
+
+def _angles(pred_normal: Tensor, gt_normal: Tensor) -> Tensor:
+    """Angle in degrees between two normal maps ``B×H×W×3``, per pixel (``B×H×W``)."""
+    cos = (F.normalize(pred_normal, dim=-1) * F.normalize(gt_normal, dim=-1)).sum(-1)
+    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
 
 
 def mad(pred_normal: Tensor, gt_normal: Tensor, mask: Tensor) -> Tensor:
@@ -73,10 +83,7 @@ def mad(pred_normal: Tensor, gt_normal: Tensor, mask: Tensor) -> Tensor:
     if pred_normal.shape != gt_normal.shape or pred_normal.shape[-1] != 3:
         raise ValueError("normals must both have shape B×H×W×3, got "
                          f"{tuple(pred_normal.shape)} and {tuple(gt_normal.shape)}")
-    w = _as_weights(mask, gt_normal[..., 0])
-    cos = (F.normalize(pred_normal, dim=-1) * F.normalize(gt_normal, dim=-1)).sum(-1)
-    angle = torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
-    return _masked_mean(angle, w)
+    return _masked_mean(_angles(pred_normal, gt_normal), _as_weights(mask, gt_normal[..., 0]))
 
 
 def chamfer(points_a: Tensor, points_b: Tensor) -> Tensor:
@@ -109,6 +116,17 @@ def erode(mask: Tensor, pixels: int = 1) -> Tensor:
     return inside[:, 0] if squeeze else inside
 
 
+def protocol_mask(pred_depth: Tensor, gt_mask: Tensor, renderer,
+                  pred_valid: Tensor | None = None) -> Tensor:
+    """The pixels the protocol compares on (DESIGN §6), ``B×H×W``: the ground-truth mask and
+    the prediction's valid mask (default: where its depth is valid), each eroded by one pixel."""
+    if pred_valid is None:
+        pred_valid = renderer.valid_mask(pred_depth)
+    gt = gt_mask[:, 0] if gt_mask.dim() == 4 else gt_mask
+    pv = pred_valid[:, 0] if pred_valid.dim() == 4 else pred_valid
+    return erode(gt.float()) * erode(pv.float())
+
+
 def depth_errors(pred_depth: Tensor, gt_depth: Tensor, gt_mask: Tensor, renderer,
                  pred_valid: Tensor | None = None) -> dict[str, Tensor]:
     """SIDE and MAD with the paper's protocol: on the ground-truth mask eroded by one pixel,
@@ -123,11 +141,7 @@ def depth_errors(pred_depth: Tensor, gt_depth: Tensor, gt_mask: Tensor, renderer
     Returns:
         dict with ``side`` and ``mad`` of shape ``B`` and the ``mask`` ``B×H×W`` used.
     """
-    if pred_valid is None:
-        pred_valid = renderer.valid_mask(pred_depth)
-    gt = gt_mask[:, 0] if gt_mask.dim() == 4 else gt_mask
-    pv = pred_valid[:, 0] if pred_valid.dim() == 4 else pred_valid
-    mask = erode(gt.float()) * erode(pv.float())
+    mask = protocol_mask(pred_depth, gt_mask, renderer, pred_valid)
     return {"side": side(pred_depth, gt_depth, mask),
             "mad": mad(renderer.normals(pred_depth), renderer.normals(gt_depth), mask),
             "mask": mask}
@@ -155,13 +169,9 @@ def depth_error_maps(pred_depth: Tensor, gt_depth: Tensor, gt_mask: Tensor, rend
     >>> round(m["side"].nanmean().item(), 6), m["angle"].nanmean().item()  # a scaled plane
     (0.0, 0.0)
     """
-    mask = depth_errors(pred_depth, gt_depth, gt_mask, renderer, pred_valid)["mask"]
-    w = mask > 0
-    delta = torch.log(pred_depth.clamp(min=1e-8)) - torch.log(gt_depth.clamp(min=1e-8))
-    mean = _masked_mean(delta, mask)
-    cos = (F.normalize(renderer.normals(pred_depth), dim=-1)
-           * F.normalize(renderer.normals(gt_depth), dim=-1)).sum(-1)
-    angle = torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
-    nan = torch.tensor(float("nan"), dtype=delta.dtype, device=delta.device)
-    return {"side": torch.where(w, (delta - mean[:, None, None]).abs(), nan),
-            "angle": torch.where(w, angle, nan), "mask": mask}
+    mask = protocol_mask(pred_depth, gt_mask, renderer, pred_valid)
+    residual = _log_residual(pred_depth, gt_depth, mask).abs()
+    angle = _angles(renderer.normals(pred_depth), renderer.normals(gt_depth))
+    on = mask > 0
+    return {"side": residual.where(on, torch.nan), "angle": angle.where(on, torch.nan),
+            "mask": mask}

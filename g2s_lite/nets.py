@@ -160,11 +160,11 @@ class DepthNet(nn.Module):
         steps (:func:`init_depth_to_prior`); both start from the same shape, this one
         without the fitting error and its ripples, and at no cost.
 
-        The border is then held at the prior's own depth there instead of the fixed 1.04: a frame standing in front of the prior's background
-        would, once turned, cover the edge of the object. With the ellipsoid (background
+        The border is then held at the prior's own depth there instead of the fixed 1.04:
+        a frame standing in front of the prior's background would, once turned, cover the
+        edge of the object. With the ellipsoid (background
         1.02) this lowered step 3's normal error with ideal samples on 3 of 4 tuning faces.
         """
-        # the border held where the prior has it: no step at the frame
         self.border_map = prior.detach().reshape(1, *prior.shape[-2:]).clone()
         unit = (prior.detach() - self.min_depth) / (self.max_depth - self.min_depth)
         self.base = torch.atanh((2 * unit - 1).clamp(-0.999, 0.999)).reshape(1, *prior.shape[-2:])
