@@ -131,7 +131,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         methods: tuple[str, ...] | list[str] = METHODS, preset: str = "synface64",
         resume: bool = False, supervised_steps: int | None = None, progress: bool = True,
         device: torch.device | str | None = None, command: str | None = None,
-        markdown_out: str | Path | None = None) -> dict:
+        markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None
+        ) -> dict:
     """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
 
     Args:
@@ -145,6 +146,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         device: default CUDA when available.
         command: recorded in ``meta``.
         markdown_out: also rewrite this markdown table (:func:`markdown`) after every image.
+        first, stop: evaluate only test faces ``first … stop−1`` of the ``n`` (default all),
+            so that two machines or cores can share a run; :func:`merge` joins the files.
+            The faces and ``mean_gt_depth`` stay those of the whole ``n``.
     """
     from tqdm.auto import tqdm
 
@@ -157,6 +161,10 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    stop = n if stop is None else stop
+    if not 0 <= first < stop <= n:
+        raise ValueError(f"test faces {first}…{stop - 1} are not a range within the {n} test "
+                         f"faces; use 0 <= --first < --stop <= --n")
     device = pick_device(None if device is None else str(device))
     the_preset = get_preset(preset)
     size = the_preset.image_size
@@ -208,7 +216,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         G.mean_latent()
     supervised = None
     if "supervised" in methods and any("supervised" not in images.get(str(i), {})
-                                       for i in range(n)):
+                                       for i in range(first, stop)):
         steps = supervised_steps if supervised_steps is not None else (30 if quick_mode() else 3000)
         t0 = time.perf_counter()
         supervised = train_supervised(steps, size, progress=progress, device=device)
@@ -223,7 +231,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     null = torch.ones(size, size)
     ellipsoid = the_preset.starting_prior()  # the method's own start
 
-    for i in tqdm(range(n), desc="benchmark", disable=not progress):
+    for i in tqdm(range(first, stop), desc="benchmark", disable=not progress):
         record = images.setdefault(str(i), {})
         todo = [m for m in methods if m not in record]
         if not todo:
@@ -268,6 +276,41 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 depths.setdefault(str(i), {})[m] = kept.to(torch.float16)
         save()
     return save()
+
+
+def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = None) -> dict:
+    """Join the results file ``other`` into ``out`` (and their depth maps): faces and methods
+    that ``out`` lacks are added, entries it already has are kept. Both must be runs over the
+    same test faces (seed, ``--n``) and preset — e.g. two shares made with ``--first/--stop``,
+    or other methods run alongside. ``other``'s command is recorded in ``meta.merged_from``."""
+    out, other = Path(out), Path(other)
+    a, b = json.loads(out.read_text()), json.loads(other.read_text())
+    for key in ("seed", "preset", "n_images", "quick"):
+        if a["meta"].get(key) != b["meta"].get(key):
+            raise ValueError(f"cannot merge {other} into {out}: their {key} differ "
+                             f"({b['meta'].get(key)!r} vs {a['meta'].get(key)!r}); only runs "
+                             "over the same test faces and preset can be joined")
+    da = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
+    db = (torch.load(depths_path(other), weights_only=True) if depths_path(other).exists()
+          else {})
+    for i, record in b["images"].items():
+        mine = a["images"].setdefault(i, {})
+        for m, v in record.items():
+            if m not in mine:
+                mine[m] = v
+                if m in db.get(i, {}):
+                    da.setdefault(i, {})[m] = db[i][m]
+    a["images"] = dict(sorted(a["images"].items(), key=lambda kv: int(kv[0])))
+    a["rows"] = _rows(a["images"], [m for m in METHODS
+                                    if any(m in r for r in a["images"].values())])
+    a["meta"]["merged_from"] = (a["meta"].get("merged_from", [])
+                                + b["meta"].get("merged_from", []) + [b["meta"]["command"]])
+    a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"]
+    out.write_text(json.dumps(a, indent=1))
+    torch.save(da, depths_path(out))
+    if markdown_out is not None:
+        Path(markdown_out).write_text(markdown(a))
+    return a
 
 
 def markdown(result: dict) -> str:
@@ -326,13 +369,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--first", type=int, default=0,
+                        help="evaluate test faces from this index on (to share a run)")
+    parser.add_argument("--stop", type=int, default=None,
+                        help="evaluate test faces before this index (default --n)")
+    parser.add_argument("--merge", type=Path, default=None, metavar="OTHER.json",
+                        help="join the results OTHER.json into --out and stop (no evaluation)")
     args = parser.parse_args(argv)
+    if args.merge is not None:
+        print(markdown(merge(args.out, args.merge, args.markdown)))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     command = "python -m g2s_lite.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
     result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
                  args.supervised_steps, not args.no_progress, args.device, command,
-                 args.markdown)
+                 args.markdown, args.first, args.stop)
     print(markdown(result))
     return 0
 

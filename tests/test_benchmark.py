@@ -76,3 +76,29 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     e = depth_errors(depth.nan_to_num(1.0)[None], faces["depth"], faces["mask"], Renderer(64),
                      pred_valid=(~depth.isnan()).float()[None, None])
     assert 100 * e["side"].item() == pytest.approx(result["rows"][2]["side"], rel=0.02)
+
+
+def test_two_shares_merged_equal_one_whole_run(tmp_path):
+    methods = ["null_depth", "mean_gt_depth", "supervised"]
+    whole = bm.run(3, seed=7, out=tmp_path / "whole.json", methods=methods, progress=False,
+                   supervised_steps=2)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    bm.run(3, seed=7, out=a, methods=methods, progress=False, supervised_steps=2, stop=1)
+    bm.run(3, seed=7, out=b, methods=methods, progress=False, supervised_steps=2, first=1)
+    assert list(json.loads(a.read_text())["images"]) == ["0"]
+    assert list(json.loads(b.read_text())["images"]) == ["1", "2"]
+    merged = bm.merge(a, b, markdown_out=tmp_path / "m.md")
+    assert list(merged["images"]) == ["0", "1", "2"]
+    for got, want in zip(merged["rows"], whole["rows"]):
+        assert got["method"] == want["method"] and got["n"] == want["n"] == 3
+        # mean_gt_depth averages all 3 faces in both shares
+        assert got["side"] == pytest.approx(want["side"], rel=1e-6)
+        assert got["mad"] == pytest.approx(want["mad"], rel=1e-6)
+    assert set(torch.load(bm.depths_path(a))) == {"0", "1", "2"}
+    assert merged["meta"]["merged_from"] == [json.loads(b.read_text())["meta"]["command"]]
+    assert "3 test faces" in (tmp_path / "m.md").read_text()
+    with pytest.raises(ValueError, match="range"):
+        bm.run(3, seed=7, methods=["null_depth"], progress=False, first=2, stop=2)
+    bm.run(2, seed=7, out=tmp_path / "c.json", methods=["null_depth"], progress=False)
+    with pytest.raises(ValueError, match="n_images"):
+        bm.merge(a, tmp_path / "c.json")
