@@ -324,7 +324,7 @@ def markdown(result: dict) -> str:
     lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']})", "",
              f"Command: `{meta['command']}`  ",
              *[f"Earlier command: `{c}`  " for c in meta.get("earlier_commands", [])],
-             *[f"Merged with (same faces, other methods, run alongside): `{c}`  "
+             *[f"Merged with (same test faces and preset, run alongside): `{c}`  "
                for c in meta.get("merged_from", [])],
              f"Device: {meta['device']}; wall time {meta['wall_seconds'] / 60:.1f} min; "
              f"g2s_lite {meta['version']}, torch {meta.get('torch', '?')}.", "",
@@ -345,8 +345,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {m} | {r['side']:.3f} | {r['mad']:.2f} | {ratio[0]}{pr[0]} | "
                      f"{ratio[1]}{pr[1]} | {r['n']} | {r['seconds']:.1f} |")
     if len({r["n"] for r in rows.values()}) > 1:
-        lines += ["", "Rows with different n average over different faces (each over the first "
-                  "faces it was run on): compare such rows face by face (Chapter 7)."]
+        lines += ["", "Rows with different n average over different faces: compare such rows "
+                  "face by face (Chapter 7)."]
     return "\n".join(lines) + "\n"
 
 
