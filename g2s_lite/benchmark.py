@@ -13,7 +13,9 @@ every method and compared with their ground truth in the image's own view (DESIG
 Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
 Results are written after every image, so ``--resume`` continues an interrupted run. Beside
 the JSON, ``<out>.depths.pt`` keeps the depth maps the learned methods predicted, so that a
-chapter can show the best and worst reconstructions without re-running them.
+chapter can show the best and worst reconstructions without re-running them, and each
+GAN2Shape entry keeps the ``view`` its V found (pitch, yaw, roll in radians, translation) to
+hold against the true one.
 
     python -m g2s_lite.benchmark --n 50 --out results/synface64.json --markdown results/synface64.md
 """
@@ -269,6 +271,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             if not (math.isfinite(side_) and math.isfinite(mad_)):
                 raise RuntimeError(f"method {m} gave a non-finite error on test image {i}")
             record[m] = {"side": side_, "mad": mad_, "seconds": time.perf_counter() - t0}
+            if m.startswith("g2s"):  # the view V found, to hold against the true one
+                record[m]["view"] = rec.view[0].tolist()
             if m not in CONSTANT_MAPS:
                 kept = depth.reshape(size, size) - 1
                 if valid is not None:

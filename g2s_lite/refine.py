@@ -125,6 +125,8 @@ class Step3Config:
     lam_perc: float = LAM_PERC
     lam_smooth: float = LAM_SMOOTH
     flip: bool = True  #: also explain every image with the mirrored depth and albedo
+    #: learning rate of the view net V alone (None: ``lr``); V starts knowing no pose
+    view_lr: float | None = None
 
 
 @dataclass
@@ -207,7 +209,12 @@ def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
     image = check_image(image)
     renderer = renderer or Renderer(image.shape[-1])
     perceptual = perceptual or PerceptualLoss("auto")
-    opt = adam(nets.parameters(), config.lr)
+    if config.view_lr is None:
+        opt = adam(nets.parameters(), config.lr)
+    else:
+        others = [p for net in (nets.depth, nets.albedo, nets.light) for p in net.parameters()]
+        opt = adam([{"params": others},
+                    {"params": list(nets.view.parameters()), "lr": config.view_lr}], config.lr)
     gen = torch.Generator().manual_seed(seed)
     order, cursor = torch.randperm(len(projected), generator=gen), 0
     history: list[dict[str, float]] = []

@@ -1,6 +1,7 @@
 """The SynFace benchmark: trivial baselines checked by hand, the JSON layout, resuming, and a
 tiny quick run of the method end to end."""
 import json
+import math
 
 import pytest
 import torch
@@ -65,6 +66,9 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     result = json.loads(out.read_text())
     assert [r["method"] for r in result["rows"]] == ["null_depth", "ellipsoid_prior", "g2s_sym"]
     assert all(r["n"] == 1 and r["side"] > 0 and r["mad"] > 0 for r in result["rows"])
+    # the method's view is kept (pitch, yaw, roll in radians, then translation)
+    view = result["images"]["0"]["g2s_sym"]["view"]
+    assert len(view) == 6 and all(abs(a) <= math.radians(60) for a in view[:3])
     assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
     text = md.read_text()
     assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours

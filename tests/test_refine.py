@@ -105,6 +105,21 @@ def test_step3_on_true_views_lowers_its_loss(face):
     assert set(history[0]) == {"loss", "l1_image", "l1_projected", "smooth"}
 
 
+def test_step3_view_lr_drives_the_view_net_alone(face):
+    """``view_lr`` is V's own learning rate: at 0, V stays as it was while D still learns."""
+    image = face["image"]
+    nets = Nets.create(64, 16)
+    g = torch.Generator().manual_seed(0)
+    views, lights = sample_views(4, generator=g), sample_lights(4, (0.45, 0.3), generator=g)
+    samples, masks = render_turned(face, views, lights)
+    v0 = [q.detach().clone() for q in nets.view.parameters()]
+    d0 = [q.detach().clone() for q in nets.depth.parameters()]
+    step3(image, samples, masks, nets, Step3Config(steps=2, batch=4, view_lr=0.0),
+          PerceptualLoss("ssim"), progress=False)
+    assert all(q.equal(q0) for q, q0 in zip(nets.view.parameters(), v0))
+    assert not all(q.equal(q0) for q, q0 in zip(nets.depth.parameters(), d0))
+
+
 def test_presets_and_the_quick_rule():
     full = get_preset("synface64", quick=False)
     quick = get_preset("synface64", quick=True)
