@@ -117,6 +117,24 @@ def _rows(images: dict[str, dict], methods: list[str]) -> list[dict]:
     return rows
 
 
+def _write(result: dict, depths: dict, out: Path | None, markdown_out: str | Path | None
+           ) -> None:
+    """Write a results file, its depth sidecar and its markdown table; the JSON and the
+    sidecar are replaced whole (written aside, then renamed), so an interrupted write never
+    leaves half a file for ``--resume`` to read."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(out)
+        tmp = out.with_suffix(".depths.tmp")
+        torch.save(depths, tmp)
+        tmp.replace(depths_path(out))
+    if markdown_out is not None:
+        Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_out).write_text(markdown(result))
+
+
 def depths_path(out: str | Path) -> Path:
     """Where :func:`run` keeps the predicted depth maps of a results file ``out``.
 
@@ -198,17 +216,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     def save() -> dict:
         meta["wall_seconds"] = wall0 + time.perf_counter() - started
         result = {"rows": _rows(images, list(methods)), "meta": meta, "images": images}
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result, indent=1))
-            tmp.replace(out)
-            tmp = out.with_suffix(".depths.tmp")
-            torch.save(depths, tmp)
-            tmp.replace(depths_path(out))
-        if markdown_out is not None:
-            Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(markdown_out).write_text(markdown(result))
+        _write(result, depths, out, markdown_out)
         return result
 
     needs_gan = any(m.startswith("g2s") for m in methods)
@@ -241,7 +249,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         w = None
         for m in todo:
             t0 = time.perf_counter()
-            valid = None
+            valid = view = None
             if m == "null_depth":
                 depth = null
             elif m == "mean_gt_depth":
@@ -267,12 +275,13 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
                                   perceptual=perceptual, prior=prior).to("cpu")
                 depth, valid = rec.depth, rec.valid
+                view = rec.view[0].tolist()  # to hold against the true view
             side_, mad_ = _errors(depth, faces, i, renderer, valid)
             if not (math.isfinite(side_) and math.isfinite(mad_)):
                 raise RuntimeError(f"method {m} gave a non-finite error on test image {i}")
             record[m] = {"side": side_, "mad": mad_, "seconds": time.perf_counter() - t0}
-            if m.startswith("g2s"):  # the view V found, to hold against the true one
-                record[m]["view"] = rec.view[0].tolist()
+            if view is not None:
+                record[m]["view"] = view
             if m not in CONSTANT_MAPS:
                 kept = depth.reshape(size, size) - 1
                 if valid is not None:
@@ -310,10 +319,7 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
     a["meta"]["merged_from"] = (a["meta"].get("merged_from", [])
                                 + b["meta"].get("merged_from", []) + [b["meta"]["command"]])
     a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"]
-    out.write_text(json.dumps(a, indent=1))
-    torch.save(da, depths_path(out))
-    if markdown_out is not None:
-        Path(markdown_out).write_text(markdown(a))
+    _write(a, da, out, markdown_out)
     return a
 
 

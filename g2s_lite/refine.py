@@ -209,12 +209,10 @@ def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
     image = check_image(image)
     renderer = renderer or Renderer(image.shape[-1])
     perceptual = perceptual or PerceptualLoss("auto")
-    if config.view_lr is None:
-        opt = adam(nets.parameters(), config.lr)
-    else:
-        others = [p for net in (nets.depth, nets.albedo, nets.light) for p in net.parameters()]
-        opt = adam([{"params": others},
-                    {"params": list(nets.view.parameters()), "lr": config.view_lr}], config.lr)
+    view_lr = config.lr if config.view_lr is None else config.view_lr
+    opt = adam([{"params": [p for net in (nets.depth, nets.albedo, nets.light)
+                            for p in net.parameters()]},
+                {"params": list(nets.view.parameters()), "lr": view_lr}], config.lr)
     gen = torch.Generator().manual_seed(seed)
     order, cursor = torch.randperm(len(projected), generator=gen), 0
     history: list[dict[str, float]] = []

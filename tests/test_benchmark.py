@@ -8,6 +8,7 @@ import torch
 
 from g2s_lite import benchmark as bm
 from g2s_lite.metrics import depth_errors
+from g2s_lite.nets import ROTATION_RANGE_DEG
 from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 
@@ -68,7 +69,7 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert all(r["n"] == 1 and r["side"] > 0 and r["mad"] > 0 for r in result["rows"])
     # the method's view is kept (pitch, yaw, roll in radians, then translation)
     view = result["images"]["0"]["g2s_sym"]["view"]
-    assert len(view) == 6 and all(abs(a) <= math.radians(60) for a in view[:3])
+    assert len(view) == 6 and all(abs(a) <= math.radians(ROTATION_RANGE_DEG) for a in view[:3])
     assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
     text = md.read_text()
     assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours
