@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
                           "1×n_latent×style_dim); skips the projection")
     rec.add_argument("--preset", default="synface64", choices=sorted(PRESETS),
                      help="schedules and loss weights (DESIGN §5)")
+    rec.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
+                     help="start A, V, L and the latent encoder from nets pretrained on GAN "
+                          "samples (python -m g2s_lite.pretrain; D still starts at the "
+                          "prior), as the paper's synthetic-face run does")
     rec.add_argument("--quick", action="store_true",
                      help="divide every schedule by ten, as G2S_QUICK=1 does (a preview)")
     rec.add_argument("--seed", type=int, default=0, help="seeds every network and draw")
@@ -71,9 +75,18 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         w = w.reshape(1, *w.shape[-2:]) if w.dim() == 3 else w.reshape(1, -1)
     preset = get_preset(args.preset, quick=args.quick or quick_mode())
+    start = prior = None
+    if args.pretrained is not None:
+        from .pretrain import Pretrained
+        try:
+            start = Pretrained.load(args.pretrained, G, device)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        prior = preset.starting_prior()
     print(f"reconstructing {args.image} with {args.weights} on {device}, preset {preset.name}")
     rec = reconstruct(args.image, G, D, w=w, preset=preset, progress=not args.no_progress,
-                      seed=args.seed)
+                      seed=args.seed, start=start, prior=prior)
     paths = save_reconstruction(rec, args.out)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +
           ", ".join(p.name for p in paths.values()) + f" to {args.out}")

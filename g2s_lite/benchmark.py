@@ -8,7 +8,12 @@ every method and compared with their ground truth in the image's own view (DESIG
 * ``supervised``: the same depth network trained directly on SynFaces ground truth (other
   faces, other seeds) — the upper bound;
 * ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term;
-* ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2.
+* ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
+* ``g2s_pretrained``: the method (with the mirror term) with A, V, L and the encoder E
+  started from nets pretrained on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
+  synthetic-face run starts — from ``--pretrained FILE``, or pretrained once at the start of
+  the run. D starts at the prior, as in ``g2s_sym``: our pretrained D draws one shape for
+  every face (Chapter 7), so only what the other nets learned is carried over.
 
 Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
 Results are written after every image, so ``--resume`` continues an interrupted run. Beside
@@ -55,7 +60,7 @@ PRIOR_ABLATIONS = {
 #: Methods whose depth is one map for every image (not kept per image).
 CONSTANT_MAPS = ("null_depth", "mean_gt_depth", "ellipsoid_prior")
 METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
-           "g2s_nosym", *PRIOR_ABLATIONS)
+           "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
 
 #: The paper's numbers on BFM faces (SIDE ×10⁻², MAD °), DESIGN §6 — for comparison by ratio.
 PAPER = {
@@ -151,8 +156,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         methods: tuple[str, ...] | list[str] = METHODS, preset: str = "synface64",
         resume: bool = False, supervised_steps: int | None = None, progress: bool = True,
         device: torch.device | str | None = None, command: str | None = None,
-        markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None
-        ) -> dict:
+        markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None,
+        pretrained: str | Path | None = None) -> dict:
     """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
 
     Args:
@@ -169,6 +174,10 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         first, stop: evaluate only test faces ``first … stop−1`` of the ``n`` (default all),
             so that two machines or cores can share a run; :func:`merge` joins the files.
             The faces and ``mean_gt_depth`` stay those of the whole ``n``.
+        pretrained: the nets ``g2s_pretrained`` starts from (a file written by
+            :meth:`~g2s_lite.pretrain.Pretrained.save`); None pretrains them once here with
+            the default :class:`~g2s_lite.pretrain.PretrainConfig` (quick mode: its
+            :meth:`~g2s_lite.pretrain.PretrainConfig.quick` cut).
     """
     from tqdm.auto import tqdm
 
@@ -205,8 +214,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         # every command that wrote into the file stays on record
         meta["earlier_commands"] = (old["meta"].get("earlier_commands", [])
                                     + [old["meta"]["command"]])
-        if "merged_from" in old["meta"]:
-            meta["merged_from"] = old["meta"]["merged_from"]
+        for key in ("merged_from", "pretrained"):
+            if key in old["meta"]:
+                meta[key] = old["meta"][key]
         if depths_path(out).exists():
             depths = torch.load(depths_path(out), weights_only=True)
     faces = SynFaces(size).sample(n, seed=seed)
@@ -233,6 +243,22 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
     perceptual = PerceptualLoss("auto") if needs_gan else None
+    start = None
+    if "g2s_pretrained" in methods and any("g2s_pretrained" not in images.get(str(i), {})
+                                           for i in range(first, stop)):
+        from .pretrain import Pretrained, pretrain
+        if pretrained is not None:
+            start = Pretrained.load(pretrained, G, device)
+            made = {"file": str(pretrained), "sha256": hub.sha256(pretrained), **start.meta}
+            before = meta.get("pretrained", {}).get("sha256", made["sha256"])
+            if before != made["sha256"]:
+                raise ValueError(f"{out} was run with other pretrained nets (sha256 {before}) "
+                                 f"than {pretrained}; resume with the same --pretrained file")
+            meta["pretrained"] = made
+        else:
+            start = pretrain(G, D, the_preset.name.split(" ")[0], perceptual=perceptual,
+                             progress=progress)
+            meta["pretrained"] = {"file": None, **start.meta}
     # the average true depth where each face covers the pixel (uncovered pixels hold the
     # renderer's invalid depth, which is no depth at all)
     covered = (faces["depth"] <= renderer.valid_max_depth).float()
@@ -272,8 +298,11 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 elif m in PRIOR_ABLATIONS:
                     kind, extra = PRIOR_ABLATIONS[m]
                     prior = the_preset.starting_prior(kind, **extra(size))
+                elif m == "g2s_pretrained":
+                    prior = ellipsoid  # D starts where g2s_sym's does; A, V, L, E pretrained
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
-                                  perceptual=perceptual, prior=prior).to("cpu")
+                                  perceptual=perceptual, prior=prior,
+                                  start=start if m == "g2s_pretrained" else None).to("cpu")
                 depth, valid = rec.depth, rec.valid
                 view = rec.view[0].tolist()  # to hold against the true view
             side_, mad_ = _errors(depth, faces, i, renderer, valid)
@@ -303,6 +332,12 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
             raise ValueError(f"cannot merge {other} into {out}: their {key} differ "
                              f"({b['meta'].get(key)!r} vs {a['meta'].get(key)!r}); only runs "
                              "over the same test faces and preset can be joined")
+    nets = [r["meta"].get("pretrained", {}).get("sha256") for r in (a, b)]
+    if None not in nets and nets[0] != nets[1]:
+        raise ValueError(f"cannot merge {other} into {out}: g2s_pretrained started from "
+                         f"different pretrained nets (sha256 {nets[1]} vs {nets[0]})")
+    if "pretrained" in b["meta"]:
+        a["meta"].setdefault("pretrained", b["meta"]["pretrained"])
     da = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
     db = (torch.load(depths_path(other), weights_only=True) if depths_path(other).exists()
           else {})
@@ -383,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="evaluate test faces from this index on (to share a run)")
     parser.add_argument("--stop", type=int, default=None,
                         help="evaluate test faces before this index (default --n)")
+    parser.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
+                        help="nets for g2s_pretrained (default: pretrain them at the start; "
+                        "make a file with python -m g2s_lite.pretrain)")
     parser.add_argument("--merge", type=Path, default=None, metavar="OTHER.json",
                         help="join the results OTHER.json into --out and stop (no evaluation)")
     args = parser.parse_args(argv)
@@ -394,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m g2s_lite.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
     result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
                  args.supervised_steps, not args.no_progress, args.device, command,
-                 args.markdown, args.first, args.stop)
+                 args.markdown, args.first, args.stop, args.pretrained)
     print(markdown(result))
     return 0
 

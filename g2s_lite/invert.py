@@ -166,8 +166,8 @@ def sample_pseudo(renderer: Renderer, depth: Tensor, albedo: Tensor, light: Tens
 
 def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth: Tensor,
           albedo: Tensor, light: Tensor, config: Step2Config = Step2Config(),
-          renderer: Renderer | None = None, seed: int = 0, progress: bool = True
-          ) -> Step2Result:
+          renderer: Renderer | None = None, seed: int = 0, progress: bool = True,
+          encoder: LatentOffsetEncoder | None = None) -> Step2Result:
     """Step 2: train the latent-offset encoder on pseudo samples, then collect projected
     samples for step 3.
 
@@ -183,6 +183,8 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
         seed: seeds E's initialisation and the random views and lights (the global random
             state is left as it was).
         progress: show progress bars.
+        encoder: an encoder to go on training in place (pretrained nets, see
+            :mod:`~g2s_lite.pretrain`); a fresh one by default.
     """
     from tqdm.auto import tqdm, trange
 
@@ -192,10 +194,11 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     depth = depth.reshape(1, size, size).detach()
     albedo, light = albedo.detach(), light.detach()
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        encoder = LatentOffsetEncoder(G, config.f1_d, config.nf, config.relative,
-                                      image_size=size).to(device)
+    if encoder is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoder = LatentOffsetEncoder(G, config.f1_d, config.nf, config.relative,
+                                          image_size=size).to(device)
     opt = adam(encoder.encoder.parameters(), config.lr)
     history: list[dict[str, float]] = []
     start = time.perf_counter()

@@ -13,6 +13,7 @@ fitted albedo and light are what the pseudo samples of step 2 will be rendered f
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -27,6 +28,9 @@ from .prior import make_prior
 from .pseudo import FACE_LIGHTS
 from .render import Renderer
 from .runtime import quick_mode
+
+if TYPE_CHECKING:
+    from .pretrain import Pretrained
 
 #: Loss weights of the paper (DESIGN §5), shared by steps 1 and 3.
 LAM_PERC, LAM_SMOOTH = 0.5, 0.01
@@ -382,8 +386,8 @@ def _factors(nets: Nets, image: Tensor, renderer: Renderer) -> dict[str, Tensor]
 
 def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor | None = None,
                 preset: str | Preset = "synface64", progress: bool = True, seed: int = 0,
-                perceptual: PerceptualLoss | None = None, prior: Tensor | None = None
-                ) -> Reconstruction:
+                perceptual: PerceptualLoss | None = None, prior: Tensor | None = None,
+                start: "Pretrained | None" = None) -> Reconstruction:
     """GAN2Shape on one image: prior → (step 1 → step 2 → step 3) × stages.
 
     Args:
@@ -397,6 +401,11 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         perceptual: default ``PerceptualLoss("auto")``.
         prior: a ``S×S`` starting depth instead of ``preset.starting_prior()`` (e.g. for
             ablations: build it with ``preset.starting_prior(kind)`` to seat it the same way).
+        start: pretrained nets (:class:`~g2s_lite.pretrain.Pretrained`, the paper's protocol
+            for synthetic faces) to start from instead of fresh nets and the prior; a copy is
+            trained, ``start`` is left as it was. Its latent-offset encoder is carried
+            through the stages. With ``prior`` too, D alone starts fresh at the prior (as
+            without ``start``) and A, V, L and E come from ``start``.
     """
     preset = get_preset(preset)
     image = load_image(image, preset.image_size)  # refuse bad input before any work
@@ -418,9 +427,20 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         w, _ = project(image, G, D, steps=preset.project_steps, progress=progress, seed=seed)
         lap("project")
     w = w.to(device)
-    prior = (preset.starting_prior() if prior is None else prior).to(device)
-    nets = Nets.create(size, preset.nf, seed, device)
-    nets.depth.start_at(prior)
+    encoder = None
+    if start is not None:
+        made_for = start.meta.get("preset")
+        if made_for != preset.name.split(" ")[0]:
+            raise ValueError(f"the pretrained nets were made for preset {made_for!r}, not "
+                             f"{preset.name!r}; pretrain for this preset or choose "
+                             f"preset={made_for!r}")
+        start = start.copy()
+        nets, encoder = start.nets, start.encoder
+    if start is None or prior is not None:
+        prior = (preset.starting_prior() if prior is None else prior).to(device)
+        fresh = Nets.create(size, preset.nf, seed, device)
+        fresh.depth.start_at(prior)
+        nets = fresh if start is None else replace(nets, depth=fresh.depth)
     history: list[dict] = []
     for stage in range(preset.stages):
         c1, c2, c3 = preset.for_stage(stage)
@@ -430,7 +450,8 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
                    albedo_net=nets.albedo, light_net=nets.light, view=view)
         lap("step1")
         s2 = step2(image, w, G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed + stage,
-                   progress)
+                   progress, encoder=encoder)
+        encoder = s2.encoder if start is not None else None
         lap("step2")
         h3 = step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer,
                    seed + stage, progress)

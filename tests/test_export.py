@@ -50,12 +50,18 @@ def test_cli_writes_its_files(tmp_path, monkeypatch, capsys):
     assert Image.open(out / "rotation.gif").n_frames > 10
     assert "done in" in capsys.readouterr().out
     assert main(["reconstruct", str(tmp_path / "missing.png"), "--out", str(out)]) == 2
+    # a file that is no pretrained-nets file is refused with a message, not a traceback
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert main(["reconstruct", str(tmp_path / "face.png"), "--out", str(out),
+                 "--pretrained", str(tmp_path / "junk.pt")]) == 2
+    assert "pretrained-nets file" in capsys.readouterr().err
 
 
 def test_cli_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["reconstruct", "--help"])
     text = capsys.readouterr().out
-    for option in ("--out", "--weights", "--latent", "--preset", "--quick", "--seed",
-                   "--device", "--threads", "--no-progress"):
+    for option in ("--out", "--weights", "--latent", "--pretrained", "--preset", "--quick",
+                   "--seed", "--device", "--threads", "--no-progress"):
         assert option in text

@@ -1,0 +1,221 @@
+"""Pretraining the four nets on GAN samples — the paper's protocol for synthetic faces
+(Chapter 7).
+
+The paper does not start each synthetic test face from scratch. Its synthetic-face run
+(``configs/synface.yml`` of the official code) loads networks that GAN2Shape itself trained
+beforehand, jointly on 200 training faces, and resets to them before every test face. The
+pretraining is the same method (steps 1–3 from the ellipsoid, symmetry on) with the nets
+shared across the training images, so no ground truth is used anywhere. What it buys is
+what a single face cannot give: a view net V that already reads a face's pose, and a depth
+net D that already outputs a face-like shape, before the face's own steps begin.
+
+Here the training images are samples of the GAN itself (their latents are known, so no
+projection is needed). Each round visits every image once and runs a short stage on it
+with the shared D, A, V, L and one shared latent-offset encoder E; the schedule is the
+preset's, with fewer steps per visit. :func:`~g2s_lite.refine.reconstruct` takes the
+result as ``start=`` and works on a copy of it.
+"""
+from __future__ import annotations
+
+import copy
+import pickle
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .gan import Discriminator, Generator
+from .invert import LatentOffsetEncoder, generate, step2
+from .losses import PerceptualLoss
+from .refine import Nets, Preset, get_preset, step1, step3
+from .render import Renderer
+from .runtime import quick_mode
+
+#: Truncation ψ of the training samples: typical faces, as the paper's training faces are
+#: dataset images, not the GAN's rare extremes.
+TRUNCATION = 0.8
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """How long to pretrain: ``rounds`` passes over ``images`` GAN samples; every visit runs
+    ``step1``/``step2``/``step3`` steps and collects ``collect`` batches of projected samples.
+    The paper pretrains on 200 faces for 8 stages of 1500 steps per step at batch 96 (on 8
+    GPUs); the default here is a CPU-sized share of that (≈ 35 min on 2 cores)."""
+
+    images: int = 60
+    rounds: int = 2
+    step1: int = 30
+    step2: int = 30
+    collect: int = 6
+    step3: int = 30
+    seed: int = 2021  #: draws the training latents and seeds the nets
+
+    def quick(self) -> "PretrainConfig":
+        """A few visits of a few steps, for tests and quick mode."""
+        return replace(self, images=2, rounds=1, step1=3, step2=3, collect=1, step3=3)
+
+
+@dataclass
+class Pretrained:
+    """Nets to start a reconstruction from: D, A, V, L and the latent-offset encoder E,
+    with ``meta`` saying how they were made (preset, config, seconds, device)."""
+
+    nets: Nets
+    encoder: LatentOffsetEncoder
+    meta: dict = field(default_factory=dict)
+
+    def copy(self) -> "Pretrained":
+        """An independent copy (a reconstruction trains its nets in place)."""
+        return Pretrained(copy.deepcopy(self.nets), copy.deepcopy(self.encoder), dict(self.meta))
+
+    def save(self, path: str | Path, half: bool = True) -> None:
+        """Write the weights and ``meta`` (loadable with ``weights_only=True``).
+
+        ``half`` stores the weights at half precision (10 MB instead of 20 MB for synface64);
+        they are loaded back to full precision, so use the file, not the nets in memory, for
+        any result that should be re-run from it."""
+        state = {name: getattr(self.nets, name).state_dict()
+                 for name in ("depth", "albedo", "view", "light")}
+        state["encoder"] = self.encoder.state_dict()
+        if half:
+            state = {k: {n: t.half() if t.is_floating_point() else t for n, t in v.items()}
+                     for k, v in state.items()}
+        torch.save({"state": state, "meta": self.meta}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, G: Generator, device: torch.device | str = "cpu"
+             ) -> "Pretrained":
+        """Read a file written by :meth:`save`, for the generator ``G`` it was trained with.
+
+        Raises:
+            ValueError: the file is not a pretrained-nets file, or its shapes do not fit the
+                preset and ``G`` it names (with what was expected and what to do).
+        """
+        path = Path(path)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError) as err:
+            raise ValueError(f"{path} cannot be read as a pretrained-nets file ({err}); make "
+                             "one with python -m g2s_lite.pretrain") from None
+        if not isinstance(blob, dict) or "state" not in blob or "meta" not in blob:
+            raise ValueError(f"{path} is not a pretrained-nets file (no 'state' and 'meta'); "
+                             "make one with g2s_lite.pretrain.pretrain(...).save(path)")
+        meta, state = blob["meta"], blob["state"]
+        preset = get_preset(meta.get("preset", "synface64"), quick=False)
+        size = preset.image_size
+        nets = Nets.create(size, preset.nf, 0, device)
+        nets.depth.start_at(preset.starting_prior().to(device))  # creates D's prior buffers
+        c2 = preset.step2[0]
+        encoder = LatentOffsetEncoder(G, c2.f1_d, c2.nf, c2.relative, image_size=size).to(device)
+        try:
+            for name in ("depth", "albedo", "view", "light"):
+                getattr(nets, name).load_state_dict(state[name])
+            encoder.load_state_dict(state["encoder"])
+        except (KeyError, RuntimeError) as err:
+            raise ValueError(f"{path} does not fit preset {preset.name!r} and this generator "
+                             f"(style_dim {G.style_dim}): {err}. Pretrain again for this GAN "
+                             "and preset") from None
+        return cls(nets, encoder, meta)
+
+
+def training_latents(G: Generator, n: int, seed: int) -> Tensor:
+    """``n`` latents w ``n×style_dim`` of typical GAN samples (truncated by
+    :data:`TRUNCATION` towards the mean w)."""
+    gen = torch.Generator().manual_seed(seed)
+    ref = G.input.input
+    z = torch.randn(n, G.style_dim, generator=gen).to(ref)
+    with torch.no_grad():
+        w = G.mapping(z)
+        center = G.mean_latent() if G.w_avg is None else G.w_avg
+        return center + TRUNCATION * (w - center)
+
+
+def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synface64",
+             config: PretrainConfig | None = None, perceptual: PerceptualLoss | None = None,
+             progress: bool = True) -> Pretrained:
+    """GAN2Shape on many GAN samples at once, with shared nets (the paper's pretraining).
+
+    Args:
+        G, D: the GAN (frozen); D gives step 2 its feature loss.
+        preset: whose networks, prior, symmetry and loss weights to use (its first stage).
+        config: how long (default :class:`PretrainConfig`, cut by
+            :meth:`PretrainConfig.quick` in quick mode).
+        perceptual: default ``PerceptualLoss("auto")``.
+        progress: a progress bar over the visits.
+    """
+    from tqdm.auto import tqdm
+
+    preset = get_preset(preset, quick=False)
+    config = config or (PretrainConfig().quick() if quick_mode() else PretrainConfig())
+    device = G.input.input.device
+    size = preset.image_size
+    renderer = Renderer(size)
+    perceptual = perceptual or PerceptualLoss("auto")
+    ws = training_latents(G, config.images, config.seed)
+    with torch.no_grad():
+        images = torch.cat([generate(G, w[None], size) for w in ws])
+    nets = Nets.create(size, preset.nf, config.seed, device)
+    nets.depth.start_at(preset.starting_prior().to(device))
+    c1, c2, c3 = preset.for_stage(0)
+    c1, c3 = replace(c1, steps=config.step1), replace(c3, steps=config.step3)
+    c2 = replace(c2, steps=config.step2, collect=config.collect)
+    encoder = None
+    start = time.perf_counter()
+    visits = [(r, k) for r in range(config.rounds) for k in range(config.images)]
+    for r, k in tqdm(visits, desc="pretraining on GAN samples", disable=not progress):
+        seed = config.seed + r * config.images + k
+        image = images[k:k + 1]
+        with torch.no_grad():
+            depth, view = nets.depth(image), nets.view(image)
+        s1 = step1(image, depth, c1, perceptual, renderer, seed, False,
+                   albedo_net=nets.albedo, light_net=nets.light, view=view)
+        s2 = step2(image, ws[k:k + 1], G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
+                   False, encoder=encoder)
+        encoder = s2.encoder
+        step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer, seed, False)
+    meta = {"preset": preset.name, "config": asdict(config), "truncation": TRUNCATION,
+            "seconds": time.perf_counter() - start, "device": str(device),
+            "torch": str(torch.__version__)}
+    return Pretrained(nets, encoder, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from . import hub
+
+    defaults = PretrainConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m g2s_lite.pretrain",
+        description="Pretrain D, A, V, L and the latent-offset encoder on samples of the "
+                    "bundled GAN (the paper's protocol for synthetic faces); the benchmark's "
+                    "g2s_pretrained starts from the file this writes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="file to write (.pt)")
+    parser.add_argument("--preset", default="synface64", help="preset whose nets and prior to use")
+    for name in ("images", "rounds", "step1", "step2", "collect", "step3", "seed"):
+        parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name),
+                            help=f"PretrainConfig.{name}")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .runtime import pick_device
+    G, D = hub.load("synface64", device=pick_device(args.device))
+    config = PretrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
+    # the defaults are cut in quick mode like every schedule; explicit lengths are kept
+    result = pretrain(G, D, args.preset, None if config == defaults else config)
+    result.meta["command"] = "python -m g2s_lite.pretrain " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    result.save(args.out)
+    print(f"wrote {args.out} ({result.meta['seconds'] / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Pretraining on GAN samples: it trains the shared nets, its file round-trips exactly, a
+reconstruction starts from a copy of it, and wrong files or presets are refused clearly."""
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from g2s_lite import benchmark as bm
+from g2s_lite import hub
+from g2s_lite.losses import PerceptualLoss
+from g2s_lite.pretrain import PretrainConfig, Pretrained, main, pretrain, training_latents
+from g2s_lite.refine import PRESETS, Nets, get_preset, reconstruct
+from g2s_lite.synth import SynFaces
+
+TINY = PretrainConfig().quick()
+
+
+@pytest.fixture(scope="module")
+def gan():
+    return hub.load("synface64")
+
+
+@pytest.fixture(scope="module")
+def pretrained(gan):
+    G, D = gan
+    return pretrain(G, D, "synface64", TINY, PerceptualLoss("ssim"), progress=False)
+
+
+def _outputs(nets: Nets, image: torch.Tensor) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [nets.depth(image), nets.albedo(image), nets.view(image), nets.light(image)]
+
+
+def test_pretraining_trains_every_net_from_the_prior(gan, pretrained):
+    G, _ = gan
+    image = SynFaces(64).sample(1, seed=555)["image"]
+    fresh = Nets.create(64, PRESETS["synface64"].nf, TINY.seed)
+    fresh.depth.start_at(PRESETS["synface64"].starting_prior())
+    for before, after in zip(_outputs(fresh, image), _outputs(pretrained.nets, image)):
+        assert not torch.allclose(before, after)  # every net has moved
+    assert pretrained.meta["preset"] == "synface64" and pretrained.meta["config"]["images"] == 2
+    # the training latents are typical samples: pulled towards the mean w by the truncation
+    w = training_latents(G, 4, seed=1)
+    free = G.mapping(torch.randn(4, G.style_dim, generator=torch.Generator().manual_seed(1)))
+    assert (w - G.w_avg).norm(dim=1).mean() < (free - G.w_avg).norm(dim=1).mean()
+
+
+def test_the_file_round_trips_exactly_and_bad_files_are_refused(gan, pretrained, tmp_path):
+    G, _ = gan
+    path, half = tmp_path / "p.pt", tmp_path / "half.pt"
+    pretrained.save(path, half=False)
+    back = Pretrained.load(path, G)
+    image = SynFaces(64).sample(1, seed=555)["image"]
+    for a, b in zip(_outputs(pretrained.nets, image), _outputs(back.nets, image)):
+        assert torch.equal(a, b)
+    pretrained.save(half)  # half precision: half the bytes, nearly the same depth
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    near = Pretrained.load(half, G)
+    assert (near.nets.depth(image) - back.nets.depth(image)).abs().max() < 2e-3
+    assert all(torch.equal(a, b) for a, b in zip(pretrained.encoder.state_dict().values(),
+                                                   back.encoder.state_dict().values()))
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a pretrained-nets file"):
+        Pretrained.load(tmp_path / "other.pt", G)
+    blob = torch.load(path, weights_only=True)
+    blob["state"]["view"] = {k: v[..., :1] for k, v in blob["state"]["view"].items()}
+    torch.save(blob, tmp_path / "cut.pt")
+    with pytest.raises(ValueError, match="does not fit preset 'synface64'"):
+        Pretrained.load(tmp_path / "cut.pt", G)
+
+
+def test_reconstruct_starts_from_a_copy_and_checks_the_preset(gan, pretrained, monkeypatch):
+    monkeypatch.setenv("G2S_QUICK", "1")
+    G, D = gan
+    image = SynFaces(64).sample(1, seed=555)["image"]
+    before = _outputs(pretrained.nets, image)
+    w = training_latents(G, 1, seed=3)
+    rec = reconstruct(image, G, D, w=w, progress=False, perceptual=PerceptualLoss("ssim"),
+                      start=pretrained)
+    assert all(torch.equal(a, b) for a, b in zip(before, _outputs(pretrained.nets, image)))
+    assert not torch.equal(rec.depth_canon, before[0])  # the copy went on training
+    # with no steps to take, the result is exactly what the pretrained nets say
+    idle = get_preset("synface64", quick=True)
+    idle = replace(idle, step1=tuple(replace(c, steps=0) for c in idle.step1),
+                   step2=tuple(replace(c, steps=0, collect=0) for c in idle.step2),
+                   step3=tuple(replace(c, steps=0) for c in idle.step3))
+    rec = reconstruct(image, G, D, w=w, preset=idle, progress=False, start=pretrained,
+                      perceptual=PerceptualLoss("ssim"))
+    assert torch.equal(rec.depth_canon, before[0]) and torch.equal(rec.view, before[2])
+    alien = Pretrained(pretrained.nets, pretrained.encoder, {"preset": "face128"})
+    with pytest.raises(ValueError, match="made for preset 'face128'"):
+        reconstruct(image, G, D, w=w, start=alien, progress=False)
+    # with a prior too, D alone starts from it; V (and A, L) stay pretrained
+    prior = PRESETS["synface64"].starting_prior()
+    rec = reconstruct(image, G, D, w=w, preset=idle, progress=False, start=pretrained,
+                      prior=prior, perceptual=PerceptualLoss("ssim"))
+    assert torch.allclose(rec.depth_canon[0], prior, atol=1e-5)
+    assert torch.equal(rec.view, before[2]) and torch.equal(rec.albedo, before[1])
+
+
+def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
+    monkeypatch.setenv("G2S_QUICK", "1")
+    path = tmp_path / "p.pt"
+    assert main(["--out", str(path), "--images", "1", "--rounds", "1", "--step1", "2",
+                 "--step2", "2", "--collect", "1", "--step3", "2"]) == 0
+    made = Pretrained.load(path, gan[0])
+    assert made.meta["config"]["images"] == 1 and "--images 1" in made.meta["command"]
+    out = tmp_path / "b.json"
+    result = bm.run(1, out=out, methods=["g2s_pretrained"], progress=False, pretrained=path)
+    assert result["rows"][0]["method"] == "g2s_pretrained" and result["rows"][0]["n"] == 1
+    assert result["meta"]["pretrained"]["sha256"] == hub.sha256(path)
+    # a second file of other nets cannot be mixed into the same results
+    other = tmp_path / "q.pt"
+    assert main(["--out", str(other), "--images", "1", "--rounds", "1", "--step1", "2",
+                 "--step2", "2", "--collect", "1", "--step3", "2", "--seed", "5"]) == 0
+    with pytest.raises(ValueError, match="other pretrained nets"):
+        bm.run(2, out=out, methods=["g2s_pretrained"], progress=False, pretrained=other,
+               resume=True)
+    assert json.loads(out.read_text())["meta"]["pretrained"]["file"] == str(path)
