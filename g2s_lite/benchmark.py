@@ -256,7 +256,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                                  f"than {pretrained}; resume with the same --pretrained file")
             meta["pretrained"] = made
         else:
-            start = pretrain(G, D, the_preset.name.split(" ")[0], perceptual=perceptual,
+            start = pretrain(G, D, the_preset.base_name, perceptual=perceptual,
                              progress=progress)
             meta["pretrained"] = {"file": None, **start.meta}
     # the average true depth where each face covers the pixel (uncovered pixels hold the

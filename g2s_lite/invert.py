@@ -151,6 +151,13 @@ class Step2Result:
     seconds: float = 0.0
 
 
+def make_encoder(G: Generator, config: Step2Config, image_size: int,
+                 device: torch.device | str = "cpu") -> LatentOffsetEncoder:
+    """A fresh latent-offset encoder for ``G`` with ``config``'s F1_d, width and relativity."""
+    return LatentOffsetEncoder(G, config.f1_d, config.nf, config.relative,
+                               image_size=image_size).to(device)
+
+
 def sample_pseudo(renderer: Renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
                   views: ViewRanges = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
                   generator: torch.Generator | None = None
@@ -197,8 +204,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     if encoder is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            encoder = LatentOffsetEncoder(G, config.f1_d, config.nf, config.relative,
-                                          image_size=size).to(device)
+            encoder = make_encoder(G, config, size, device)
     opt = adam(encoder.encoder.parameters(), config.lr)
     history: list[dict[str, float]] = []
     start = time.perf_counter()

@@ -20,18 +20,21 @@ from __future__ import annotations
 import copy
 import pickle
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from .gan import Discriminator, Generator
-from .invert import LatentOffsetEncoder, generate, step2
+from .invert import LatentOffsetEncoder, generate, make_encoder, step2
 from .losses import PerceptualLoss
 from .refine import Nets, Preset, get_preset, step1, step3
 from .render import Renderer
 from .runtime import quick_mode
+
+#: The fields of :class:`~g2s_lite.refine.Nets`, as they are stored in a file.
+NET_NAMES = tuple(f.name for f in fields(Nets))
 
 #: Truncation ψ of the training samples: typical faces, as the paper's training faces are
 #: dataset images, not the GAN's rare extremes.
@@ -77,8 +80,7 @@ class Pretrained:
         ``half`` stores the weights at half precision (10 MB instead of 20 MB for synface64);
         they are loaded back to full precision, so use the file, not the nets in memory, for
         any result that should be re-run from it."""
-        state = {name: getattr(self.nets, name).state_dict()
-                 for name in ("depth", "albedo", "view", "light")}
+        state = {name: getattr(self.nets, name).state_dict() for name in NET_NAMES}
         state["encoder"] = self.encoder.state_dict()
         if half:
             state = {k: {n: t.half() if t.is_floating_point() else t for n, t in v.items()}
@@ -106,12 +108,11 @@ class Pretrained:
         meta, state = blob["meta"], blob["state"]
         preset = get_preset(meta.get("preset", "synface64"), quick=False)
         size = preset.image_size
-        nets = Nets.create(size, preset.nf, 0, device)
-        nets.depth.start_at(preset.starting_prior().to(device))  # creates D's prior buffers
-        c2 = preset.step2[0]
-        encoder = LatentOffsetEncoder(G, c2.f1_d, c2.nf, c2.relative, image_size=size).to(device)
+        # the prior only creates D's prior buffers; the file's values replace them
+        nets = Nets.create(size, preset.nf, 0, device, prior=preset.starting_prior())
+        encoder = make_encoder(G, preset.step2[0], size, device)
         try:
-            for name in ("depth", "albedo", "view", "light"):
+            for name in NET_NAMES:
                 getattr(nets, name).load_state_dict(state[name])
             encoder.load_state_dict(state["encoder"])
         except (KeyError, RuntimeError) as err:
@@ -148,7 +149,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     """
     from tqdm.auto import tqdm
 
-    preset = get_preset(preset, quick=False)
+    preset = get_preset(preset, quick=False)  # pretraining has its own quick cut, below
     config = config or (PretrainConfig().quick() if quick_mode() else PretrainConfig())
     device = G.input.input.device
     size = preset.image_size
@@ -157,8 +158,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     ws = training_latents(G, config.images, config.seed)
     with torch.no_grad():
         images = torch.cat([generate(G, w[None], size) for w in ws])
-    nets = Nets.create(size, preset.nf, config.seed, device)
-    nets.depth.start_at(preset.starting_prior().to(device))
+    nets = Nets.create(size, preset.nf, config.seed, device, prior=preset.starting_prior())
     c1, c2, c3 = preset.for_stage(0)
     c1, c3 = replace(c1, steps=config.step1), replace(c3, steps=config.step3)
     c2 = replace(c2, steps=config.step2, collect=config.collect)

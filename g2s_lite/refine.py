@@ -144,11 +144,16 @@ class Nets:
 
     @classmethod
     def create(cls, image_size: int, nf: int | None, seed: int = 0,
-               device: torch.device | str = "cpu") -> "Nets":
+               device: torch.device | str = "cpu", prior: Tensor | None = None) -> "Nets":
+        """Fresh nets, seeded; with ``prior`` (``S×S``) D starts exactly at it
+        (:meth:`~g2s_lite.nets.DepthNet.start_at`)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return cls(DepthNet(image_size, nf).to(device), AlbedoNet(image_size, nf).to(device),
+            nets = cls(DepthNet(image_size, nf).to(device), AlbedoNet(image_size, nf).to(device),
                        ViewNet(image_size, nf).to(device), LightNet(image_size, nf).to(device))
+        if prior is not None:
+            nets.depth.start_at(prior.to(device))
+        return nets
 
     def parameters(self) -> list[nn.Parameter]:
         return [p for net in (self.depth, self.albedo, self.view, self.light)
@@ -254,6 +259,8 @@ SYNFACE_PRIOR_SHIFT = 0.07
 
 #: Quick mode (DESIGN §7) divides every schedule length by this — the one scaling rule.
 QUICK_DIVISOR = 10
+#: What quick mode adds to a preset's name (so quick and full results are never mixed).
+QUICK_SUFFIX = " (quick)"
 
 
 @dataclass(frozen=True)
@@ -275,6 +282,11 @@ class Preset:
     prior_shift: float = 0.0
     nf: int | None = None  #: width of D, A, V, L (None: the paper's)
     quick_scaled: bool = False  #: already divided by QUICK_DIVISOR
+
+    @property
+    def base_name(self) -> str:
+        """The name of the preset this one was made from (without the quick-mode mark)."""
+        return self.name.removesuffix(QUICK_SUFFIX)
 
     def starting_prior(self, kind: str | None = None, **options) -> Tensor:
         """The prior depth ``S×S`` the method starts from: ``make_prior(kind or self.prior,
@@ -302,7 +314,7 @@ class Preset:
             return max(1, n // QUICK_DIVISOR)
 
         return replace(
-            self, name=f"{self.name} (quick)", quick_scaled=True,
+            self, name=self.name + QUICK_SUFFIX, quick_scaled=True,
             step1=tuple(replace(c, steps=cut(c.steps)) for c in self.step1),
             step2=tuple(replace(c, steps=cut(c.steps), collect=cut(c.collect))
                         for c in self.step2),
@@ -427,20 +439,19 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         w, _ = project(image, G, D, steps=preset.project_steps, progress=progress, seed=seed)
         lap("project")
     w = w.to(device)
-    encoder = None
-    if start is not None:
-        made_for = start.meta.get("preset")
-        if made_for != preset.name.split(" ")[0]:
-            raise ValueError(f"the pretrained nets were made for preset {made_for!r}, not "
-                             f"{preset.name!r}; pretrain for this preset or choose "
-                             f"preset={made_for!r}")
+    if start is None:
+        nets = Nets.create(size, preset.nf, seed, device,
+                           prior=preset.starting_prior() if prior is None else prior)
+        encoder = None  # step 2 makes a fresh one each stage
+    else:
+        if start.meta.get("preset") != preset.base_name:
+            raise ValueError(f"the pretrained nets were made for preset "
+                             f"{start.meta.get('preset')!r}, not {preset.name!r}; pretrain for "
+                             f"this preset or choose preset={start.meta.get('preset')!r}")
         start = start.copy()
         nets, encoder = start.nets, start.encoder
-    if start is None or prior is not None:
-        prior = (preset.starting_prior() if prior is None else prior).to(device)
-        fresh = Nets.create(size, preset.nf, seed, device)
-        fresh.depth.start_at(prior)
-        nets = fresh if start is None else replace(nets, depth=fresh.depth)
+        if prior is not None:  # D alone starts fresh at the prior, as without start
+            nets = replace(nets, depth=Nets.create(size, preset.nf, seed, device, prior).depth)
     history: list[dict] = []
     for stage in range(preset.stages):
         c1, c2, c3 = preset.for_stage(stage)
