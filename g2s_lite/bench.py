@@ -14,14 +14,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .render import Renderer
+from .render import MAX_DEPTH, MIN_DEPTH, Renderer
 
 
 def _inputs(size: int, batch: int, device: torch.device, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     coarse = torch.randn(batch, 1, 6, 6, generator=g).tanh() * 0.06 + 1.0
     depth = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[:, 0]
-    depth = depth.clamp(0.9, 1.1)
+    depth = depth.clamp(MIN_DEPTH, MAX_DEPTH)
     albedo = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
     light = torch.tensor([0.4, 0.5, 0.2, 0.3]).repeat(batch, 1)
     view = torch.cat([(torch.rand(batch, 3, generator=g) * 2 - 1) * 0.5,

@@ -214,7 +214,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         # every command that wrote into the file stays on record
         meta["earlier_commands"] = (old["meta"].get("earlier_commands", [])
                                     + [old["meta"]["command"]])
-        for key in ("merged_from", "pretrained"):
+        for key in ("merged_from", "pretrained", "dropped", "notes"):
             if key in old["meta"]:
                 meta[key] = old["meta"][key]
         if depths_path(out).exists():
@@ -358,6 +358,41 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
     return a
 
 
+def drop(out: str | Path, methods: list[str], reason: str,
+         markdown_out: str | Path | None = None) -> dict:
+    """Remove ``methods``' results (and depth maps) from ``out``, so that ``--resume`` or
+    ``--merge`` fills them again — after a change to the code that made them. ``reason`` is
+    kept in ``meta.dropped``; the pretrained nets' record goes with ``g2s_pretrained``."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    out = Path(out)
+    result = json.loads(out.read_text())
+    depths = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
+    for i, record in result["images"].items():
+        for m in methods:
+            record.pop(m, None)
+            depths.get(i, {}).pop(m, None)
+    if "g2s_pretrained" in methods:
+        result["meta"].pop("pretrained", None)
+    result["meta"].setdefault("dropped", []).append({"methods": list(methods), "reason": reason})
+    result["rows"] = _rows(result["images"], [m for m in METHODS if any(
+        m in r for r in result["images"].values())])
+    _write(result, depths, out, markdown_out)
+    return result
+
+
+def add_note(out: str | Path, text: str, markdown_out: str | Path | None = None) -> dict:
+    """Append ``text`` to ``meta.notes`` of ``out`` (shown under the markdown table): what a
+    reader must know about how some rows were made."""
+    out = Path(out)
+    result = json.loads(out.read_text())
+    depths = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
+    result["meta"].setdefault("notes", []).append(text)
+    _write(result, depths, out, markdown_out)
+    return result
+
+
 def markdown(result: dict) -> str:
     """The results as a markdown table, with ratios to ``null_depth`` beside the paper's."""
     rows = {r["method"]: r for r in result["rows"]}
@@ -392,6 +427,9 @@ def markdown(result: dict) -> str:
     if len({r["n"] for r in rows.values()}) > 1:
         lines += ["", "Rows with different n average over different faces: compare such rows "
                   "face by face (Chapter 7)."]
+    lines += [f"\nDropped and re-run: {', '.join(d['methods'])} ({d['reason']})."
+              for d in meta.get("dropped", [])]
+    lines += [f"\nNote: {text}" for text in meta.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -423,9 +461,25 @@ def main(argv: list[str] | None = None) -> int:
                         "make a file with python -m g2s_lite.pretrain)")
     parser.add_argument("--merge", type=Path, default=None, metavar="OTHER.json",
                         help="join the results OTHER.json into --out and stop (no evaluation)")
+    parser.add_argument("--drop", nargs="+", default=None, choices=METHODS, metavar="METHOD",
+                        help="remove these methods' results from --out (after a change to "
+                        "the code that made them; needs --reason) and stop")
+    parser.add_argument("--reason", default=None, help="why --drop removes them (kept in meta)")
+    parser.add_argument("--note", default=None, metavar="TEXT",
+                        help="append TEXT to the notes of --out (shown under the table) and stop")
     args = parser.parse_args(argv)
-    if args.merge is not None:
-        print(markdown(merge(args.out, args.merge, args.markdown)))
+    edits = [args.merge is not None, args.drop is not None, args.note is not None]
+    if any(edits):
+        if sum(edits) > 1:
+            parser.error("give one of --merge, --drop, --note at a time")
+        if args.drop is not None and not args.reason:
+            parser.error("--drop needs --reason (it is kept in the results' meta)")
+        if not args.out.exists():
+            parser.error(f"{args.out} does not exist: --merge, --drop and --note edit a results file")
+        result = (merge(args.out, args.merge, args.markdown) if args.merge is not None else
+                  drop(args.out, args.drop, args.reason, args.markdown) if args.drop is not None
+                  else add_note(args.out, args.note, args.markdown))
+        print(markdown(result))
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)

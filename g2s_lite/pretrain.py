@@ -111,6 +111,7 @@ class Pretrained:
         # the prior only creates D's prior buffers; the file's values replace them
         nets = Nets.create(size, preset.nf, 0, device, prior=preset.starting_prior())
         encoder = make_encoder(G, preset.step2[0], size, device)
+        ranges = nets.view.scale.clone()
         try:
             for name in NET_NAMES:
                 getattr(nets, name).load_state_dict(state[name])
@@ -119,6 +120,12 @@ class Pretrained:
             raise ValueError(f"{path} does not fit preset {preset.name!r} and this generator "
                              f"(style_dim {G.style_dim}): {err}. Pretrain again for this GAN "
                              "and preset") from None
+        # V's ranges are a buffer, so they travel with the file: a file made before a change
+        # of range would silently bring the old range back
+        if not torch.allclose(nets.view.scale, ranges, atol=1e-3):
+            raise ValueError(f"{path} was made with V's ranges {nets.view.scale.tolist()} "
+                             f"(rotations in radians, then translations x, y, z); this version "
+                             f"of g2s_lite uses {ranges.tolist()}. Pretrain again")
         return cls(nets, encoder, meta)
 
 

@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .render import Renderer
+from .render import MAX_DEPTH, MIN_DEPTH, Renderer
 from .synth import gaussian_blur
 
 #: The paper's ellipsoid (DESIGN §5): apex depth, rim and background depth, sphere radius.
@@ -31,8 +31,6 @@ NEAR, FAR, RADIUS = 0.91, 1.02, 0.4
 #: Default object box for SynFaces heads, in normalised image coordinates [−1, 1]
 #: (top, left, bottom, right): the average head of :mod:`g2s_lite.synth`.
 SYNFACE_BOX = (-0.94, -0.74, 1.0, 0.74)
-#: The depth range every prior lives in (the renderer's defaults).
-MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
 
 KINDS = ("ellipsoid", "asymmetric", "shifted", "weak", "flat", "box", "smoothed_box")
 

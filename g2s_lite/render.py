@@ -31,6 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+#: The depth range of the world (DESIGN §5): every depth map, prior and net output lies in it
+#: (smaller is nearer; the camera looks along +z).
+MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
+
 # Candidate windows of the rasterizer: a triangle whose bounding box spans at most s pixels
 # in each direction is tested against an s×s block of pixel centres. Warped depth grids are
 # mostly made of triangles about one pixel wide, stretched ones are rare, so a few small
@@ -271,7 +275,7 @@ class Renderer:
     """
 
     def __init__(self, image_size: int | Sequence[int], fov: float = 10.0,
-                 min_depth: float = 0.9, max_depth: float = 1.1,
+                 min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
                  rot_center_depth: float = 1.0) -> None:
         height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
         if height < 2 or width < 2:

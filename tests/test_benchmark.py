@@ -70,6 +70,7 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     # the method's view is kept (pitch, yaw, roll in radians, then translation)
     view = result["images"]["0"]["g2s_sym"]["view"]
     assert len(view) == 6 and all(abs(a) <= math.radians(ROTATION_RANGE_DEG) for a in view[:3])
+    assert view[5] == 0.0  # V does not move faces in depth (the paper's z_translation_range)
     assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
     text = md.read_text()
     assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours
@@ -107,3 +108,30 @@ def test_two_shares_merged_equal_one_whole_run(tmp_path):
     bm.run(2, seed=7, out=tmp_path / "c.json", methods=["null_depth"], progress=False)
     with pytest.raises(ValueError, match="n_images"):
         bm.merge(a, tmp_path / "c.json")
+
+
+def test_drop_removes_a_row_for_resume_to_fill_again_and_notes_show(tmp_path, capsys):
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    methods = ["null_depth", "supervised"]
+    before = bm.run(2, seed=7, out=out, methods=methods, progress=False, supervised_steps=2)
+    assert set(torch.load(bm.depths_path(out))["0"]) == {"supervised"}
+    assert bm.main(["--out", str(out), "--markdown", str(md), "--drop", "supervised",
+                    "--reason", "its trainer changed"]) == 0
+    dropped = json.loads(out.read_text())
+    assert [r["method"] for r in dropped["rows"]] == ["null_depth"]
+    assert all("supervised" not in rec for rec in dropped["images"].values())
+    assert torch.load(bm.depths_path(out))["0"] == {}
+    assert "Dropped and re-run: supervised (its trainer changed)" in md.read_text()
+    # --resume fills the row again: the same numbers, since the code did not really change
+    again = bm.run(2, seed=7, out=out, methods=methods, progress=False, supervised_steps=2,
+                   resume=True)
+    for got, want in zip(again["rows"], before["rows"], strict=True):
+        assert (got["method"], got["side"], got["mad"]) == (want["method"], want["side"],
+                                                            want["mad"])
+    assert again["meta"]["dropped"] == [{"methods": ["supervised"],
+                                         "reason": "its trainer changed"}]
+    assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "made on a CPU"]) == 0
+    assert "Note: made on a CPU" in md.read_text()
+    with pytest.raises(SystemExit):
+        bm.main(["--out", str(out), "--drop", "supervised"])  # no --reason
+    assert "--reason" in capsys.readouterr().err

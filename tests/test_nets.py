@@ -28,6 +28,8 @@ def test_view_and_light_nets_start_at_identity_and_canonical_light():
     torch.nn.init.normal_(v.net.head.weight, std=10.0)
     torch.nn.init.normal_(l.net.head.weight, std=10.0)
     assert v(x)[:, :3].abs().max() <= torch.pi / 3 + 1e-6 and v(x)[:, 3:].abs().max() <= 0.1 + 1e-6
+    assert v(x)[:, 3:5].abs().max() > 0.05  # x, y move …
+    assert torch.equal(v(x)[:, 5], torch.zeros(3))  # … depth never: the paper's range 0
     out = l(x)
     assert out[:, :2].min() >= 0 and out[:, :2].max() <= 1 and out[:, 2:].abs().max() <= 1
 

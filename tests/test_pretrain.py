@@ -68,6 +68,12 @@ def test_the_file_round_trips_exactly_and_bad_files_are_refused(gan, pretrained,
     torch.save(blob, tmp_path / "cut.pt")
     with pytest.raises(ValueError, match="does not fit preset 'synface64'"):
         Pretrained.load(tmp_path / "cut.pt", G)
+    # a file made when V could still move faces in depth would bring that range back
+    blob = torch.load(path, weights_only=True)
+    blob["state"]["view"]["scale"][5] = 0.1
+    torch.save(blob, tmp_path / "old_ranges.pt")
+    with pytest.raises(ValueError, match="ranges .* Pretrain again"):
+        Pretrained.load(tmp_path / "old_ranges.pt", G)
 
 
 def test_reconstruct_starts_from_a_copy_and_checks_the_preset(gan, pretrained, monkeypatch):
