@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        prior = preset.starting_prior()
+        prior = start.depth_start(preset)
     print(f"reconstructing {args.image} with {args.weights} on {device}, preset {preset.name}")
     rec = reconstruct(args.image, G, D, w=w, preset=preset, progress=not args.no_progress,
                       seed=args.seed, start=start, prior=prior)

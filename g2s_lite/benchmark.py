@@ -109,7 +109,17 @@ def _errors(depth: Tensor, faces: dict[str, Tensor], i: int, renderer: Renderer,
     return 100 * e["side"].item(), e["mad"].item()
 
 
-def _rows(images: dict[str, dict], methods: list[str]) -> list[dict]:
+def _check_methods(methods) -> None:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+
+
+def _rows(images: dict[str, dict], methods: list[str] | None = None) -> list[dict]:
+    """One row per method (default: every method some image holds, in :data:`METHODS`
+    order), averaged over the images that hold it."""
+    if methods is None:
+        methods = [m for m in METHODS if any(m in r for r in images.values())]
     rows = []
     for m in methods:
         done = [r[m] for r in images.values() if m in r]
@@ -138,6 +148,14 @@ def _write(result: dict, depths: dict, out: Path | None, markdown_out: str | Pat
     if markdown_out is not None:
         Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
         Path(markdown_out).write_text(markdown(result))
+
+
+def _read(out: Path) -> tuple[dict, dict]:
+    """A results file and its depth sidecar (empty when there is none), as :func:`_write`
+    left them."""
+    depths = (torch.load(depths_path(out), weights_only=True) if depths_path(out).exists()
+              else {})
+    return json.loads(out.read_text()), depths
 
 
 def depths_path(out: str | Path) -> Path:
@@ -187,9 +205,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     from .refine import get_preset, reconstruct
     from .runtime import pick_device, quick_mode
 
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    _check_methods(methods)
     stop = n if stop is None else stop
     if not 0 <= first < stop <= n:
         raise ValueError(f"test faces {first}…{stop - 1} are not a range within the {n} test "
@@ -205,7 +221,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     images: dict[str, dict] = {}
     depths: dict[str, dict[str, Tensor]] = {}
     if resume and out is not None and out.exists():
-        old = json.loads(out.read_text())
+        old, depths = _read(out)
         if old["meta"].get("seed") != seed or old["meta"].get("preset") != the_preset.name:
             raise ValueError(f"{out} holds a run with seed {old['meta'].get('seed')} and preset "
                              f"{old['meta'].get('preset')!r}; resume needs the same (or drop "
@@ -217,8 +233,6 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         for key in ("merged_from", "pretrained", "dropped", "notes"):
             if key in old["meta"]:
                 meta[key] = old["meta"][key]
-        if depths_path(out).exists():
-            depths = torch.load(depths_path(out), weights_only=True)
     faces = SynFaces(size).sample(n, seed=seed)
     started = time.perf_counter()
     wall0 = meta["wall_seconds"]
@@ -299,7 +313,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     kind, extra = PRIOR_ABLATIONS[m]
                     prior = the_preset.starting_prior(kind, **extra(size))
                 elif m == "g2s_pretrained":
-                    prior = ellipsoid  # D starts where g2s_sym's does; A, V, L, E pretrained
+                    prior = start.depth_start(the_preset)
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
                                   perceptual=perceptual, prior=prior,
                                   start=start if m == "g2s_pretrained" else None).to("cpu")
@@ -326,7 +340,7 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
     same test faces (seed, ``--n``) and preset — e.g. two shares made with ``--first/--stop``,
     or other methods run alongside. ``other``'s command is recorded in ``meta.merged_from``."""
     out, other = Path(out), Path(other)
-    a, b = json.loads(out.read_text()), json.loads(other.read_text())
+    (a, da), (b, db) = _read(out), _read(other)
     for key in ("seed", "preset", "n_images", "quick"):
         if a["meta"].get(key) != b["meta"].get(key):
             raise ValueError(f"cannot merge {other} into {out}: their {key} differ "
@@ -338,9 +352,6 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
                          f"different pretrained nets (sha256 {nets[1]} vs {nets[0]})")
     if "pretrained" in b["meta"]:
         a["meta"].setdefault("pretrained", b["meta"]["pretrained"])
-    da = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
-    db = (torch.load(depths_path(other), weights_only=True) if depths_path(other).exists()
-          else {})
     for i, record in b["images"].items():
         mine = a["images"].setdefault(i, {})
         for m, v in record.items():
@@ -349,8 +360,7 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
                 if m in db.get(i, {}):
                     da.setdefault(i, {})[m] = db[i][m]
     a["images"] = dict(sorted(a["images"].items(), key=lambda kv: int(kv[0])))
-    a["rows"] = _rows(a["images"], [m for m in METHODS
-                                    if any(m in r for r in a["images"].values())])
+    a["rows"] = _rows(a["images"])
     a["meta"]["merged_from"] = (a["meta"].get("merged_from", [])
                                 + b["meta"].get("merged_from", []) + [b["meta"]["command"]])
     a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"]
@@ -363,12 +373,9 @@ def drop(out: str | Path, methods: list[str], reason: str,
     """Remove ``methods``' results (and depth maps) from ``out``, so that ``--resume`` or
     ``--merge`` fills them again — after a change to the code that made them. ``reason`` is
     kept in ``meta.dropped``; the pretrained nets' record goes with ``g2s_pretrained``."""
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    _check_methods(methods)
     out = Path(out)
-    result = json.loads(out.read_text())
-    depths = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
+    result, depths = _read(out)
     for i, record in result["images"].items():
         for m in methods:
             record.pop(m, None)
@@ -376,8 +383,7 @@ def drop(out: str | Path, methods: list[str], reason: str,
     if "g2s_pretrained" in methods:
         result["meta"].pop("pretrained", None)
     result["meta"].setdefault("dropped", []).append({"methods": list(methods), "reason": reason})
-    result["rows"] = _rows(result["images"], [m for m in METHODS if any(
-        m in r for r in result["images"].values())])
+    result["rows"] = _rows(result["images"])
     _write(result, depths, out, markdown_out)
     return result
 
@@ -386,8 +392,7 @@ def add_note(out: str | Path, text: str, markdown_out: str | Path | None = None)
     """Append ``text`` to ``meta.notes`` of ``out`` (shown under the markdown table): what a
     reader must know about how some rows were made."""
     out = Path(out)
-    result = json.loads(out.read_text())
-    depths = torch.load(depths_path(out), weights_only=True) if depths_path(out).exists() else {}
+    result, depths = _read(out)
     result["meta"].setdefault("notes", []).append(text)
     _write(result, depths, out, markdown_out)
     return result

@@ -70,6 +70,14 @@ class Pretrained:
     encoder: LatentOffsetEncoder
     meta: dict = field(default_factory=dict)
 
+    def depth_start(self, preset: Preset) -> Tensor:
+        """The prior D restarts at when a reconstruction starts from these nets (its
+        ``prior=``): ``preset.starting_prior()``, so D starts where a fresh-net run's does and
+        only A, V, L and E are carried over. Our pretraining's D draws one average face for
+        every image (Chapter 7); the paper resets D to its pretrained weights too, and this is
+        the one place to change once a longer pretraining gives a D that reads faces."""
+        return preset.starting_prior()
+
     def copy(self) -> "Pretrained":
         """An independent copy (a reconstruction trains its nets in place)."""
         return Pretrained(copy.deepcopy(self.nets), copy.deepcopy(self.encoder), dict(self.meta))

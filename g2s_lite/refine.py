@@ -13,8 +13,8 @@ fitted albedo and light are what the pseudo samples of step 2 will be rendered f
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
