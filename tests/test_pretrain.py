@@ -35,8 +35,8 @@ def _outputs(nets: Nets, image: torch.Tensor) -> list[torch.Tensor]:
 def test_pretraining_trains_every_net_from_the_prior(gan, pretrained):
     G, _ = gan
     image = SynFaces(64).sample(1, seed=555)["image"]
-    fresh = Nets.create(64, PRESETS["synface64"].nf, TINY.seed)
-    fresh.depth.start_at(PRESETS["synface64"].starting_prior())
+    fresh = Nets.create(64, PRESETS["synface64"].nf, TINY.seed,
+                        prior=PRESETS["synface64"].starting_prior())
     for before, after in zip(_outputs(fresh, image), _outputs(pretrained.nets, image)):
         assert not torch.allclose(before, after)  # every net has moved
     assert pretrained.meta["preset"] == "synface64" and pretrained.meta["config"]["images"] == 2
@@ -58,6 +58,7 @@ def test_the_file_round_trips_exactly_and_bad_files_are_refused(gan, pretrained,
     assert half.stat().st_size < 0.6 * path.stat().st_size
     near = Pretrained.load(half, G)
     assert (near.nets.depth(image) - back.nets.depth(image)).abs().max() < 2e-3
+    assert torch.equal(near.nets.view.scale, back.nets.view.scale)  # buffers stay exact
     assert all(torch.equal(a, b) for a, b in zip(pretrained.encoder.state_dict().values(),
                                                    back.encoder.state_dict().values()))
     torch.save({"weights": 1}, tmp_path / "other.pt")

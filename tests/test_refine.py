@@ -92,8 +92,7 @@ def test_the_mirror_term_vanishes_for_a_symmetric_object():
 def test_step3_on_true_views_lowers_its_loss(face):
     """With ground-truth renderings of the face as the 'projected samples', step 3 fits them."""
     image = face["image"]
-    nets = Nets.create(64, 16)
-    nets.depth.start_at(make_prior("ellipsoid", 64))
+    nets = Nets.create(64, 16, prior=make_prior("ellipsoid", 64))
     g = torch.Generator().manual_seed(0)
     views, lights = sample_views(32, generator=g), sample_lights(32, (0.45, 0.3), generator=g)
     samples, masks = render_turned(face, views, lights)
@@ -161,8 +160,7 @@ def test_step3_with_true_views_recovers_depth_better_than_the_prior():
     faces = SynFaces(64).sample(3, seed=555)  # tuning faces, never the benchmark's
     i, r, perc = 2, Renderer(64), PerceptualLoss("ssim")
     image, prior = faces["image"][i:i + 1], make_prior("ellipsoid", 64)
-    nets = Nets.create(64, 16)
-    nets.depth.start_at(prior)
+    nets = Nets.create(64, 16, prior=prior)
     s1 = step1(image, prior, Step1Config(steps=50, nf=16), perc, progress=False,
                albedo_net=nets.albedo, light_net=nets.light)
     g = torch.Generator().manual_seed(0)
