@@ -388,12 +388,17 @@ def drop(out: str | Path, methods: list[str], reason: str,
     return result
 
 
-def add_note(out: str | Path, text: str, markdown_out: str | Path | None = None) -> dict:
+def add_note(out: str | Path, text: str, markdown_out: str | Path | None = None,
+             replace: bool = False) -> dict:
     """Append ``text`` to ``meta.notes`` of ``out`` (shown under the markdown table): what a
-    reader must know about how some rows were made."""
+    reader must know about how some rows were made. With ``replace`` it becomes the only
+    note (when re-run rows have made the earlier notes wrong)."""
     out = Path(out)
     result, depths = _read(out)
-    result["meta"].setdefault("notes", []).append(text)
+    notes = result["meta"].setdefault("notes", [])
+    if replace:
+        notes.clear()
+    notes.append(text)
     _write(result, depths, out, markdown_out)
     return result
 
@@ -472,7 +477,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reason", default=None, help="why --drop removes them (kept in meta)")
     parser.add_argument("--note", default=None, metavar="TEXT",
                         help="append TEXT to the notes of --out (shown under the table) and stop")
+    parser.add_argument("--replace-notes", action="store_true",
+                        help="with --note: TEXT replaces the notes --out has (they went stale)")
     args = parser.parse_args(argv)
+    if args.replace_notes and args.note is None:
+        parser.error("--replace-notes needs --note (the text that replaces them)")
     edits = [args.merge is not None, args.drop is not None, args.note is not None]
     if any(edits):
         if sum(edits) > 1:
@@ -483,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.out} does not exist: --merge, --drop and --note edit a results file")
         result = (merge(args.out, args.merge, args.markdown) if args.merge is not None else
                   drop(args.out, args.drop, args.reason, args.markdown) if args.drop is not None
-                  else add_note(args.out, args.note, args.markdown))
+                  else add_note(args.out, args.note, args.markdown, args.replace_notes))
         print(markdown(result))
         return 0
     if args.threads:

@@ -132,6 +132,12 @@ def test_drop_removes_a_row_for_resume_to_fill_again_and_notes_show(tmp_path, ca
                                          "reason": "its trainer changed"}]
     assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "made on a CPU"]) == 0
     assert "Note: made on a CPU" in md.read_text()
+    assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "made on a GPU",
+                    "--replace-notes"]) == 0  # the earlier note went stale
+    assert json.loads(out.read_text())["meta"]["notes"] == ["made on a GPU"]
+    assert "made on a CPU" not in md.read_text()
+    with pytest.raises(SystemExit):
+        bm.main(["--out", str(out), "--replace-notes"])  # nothing to replace them with
     with pytest.raises(SystemExit):
         bm.main(["--out", str(out), "--drop", "supervised"])  # no --reason
     assert "--reason" in capsys.readouterr().err
