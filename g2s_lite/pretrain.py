@@ -95,8 +95,9 @@ class Pretrained:
         if half:
             # weights only: buffers such as V's ranges and D's prior are exact constants
             # (60° would come back as 59.98°)
-            state = {k: {n: t.half() if n in dict(modules[k].named_parameters()) else t
-                         for n, t in v.items()} for k, v in state.items()}
+            weights = {k: {n for n, _ in m.named_parameters()} for k, m in modules.items()}
+            state = {k: {n: t.half() if n in weights[k] else t for n, t in v.items()}
+                     for k, v in state.items()}
         torch.save({"state": state, "meta": self.meta}, path)
 
     @classmethod
