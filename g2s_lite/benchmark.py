@@ -13,7 +13,9 @@ every method and compared with their ground truth in the image's own view (DESIG
   started from nets pretrained on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
   synthetic-face run starts — from ``--pretrained FILE``, or pretrained once at the start of
   the run. D starts at the prior, as in ``g2s_sym``: our pretrained D draws one shape for
-  every face (Chapter 7), so only what the other nets learned is carried over.
+  every face (Chapter 7), so only what the other nets learned is carried over;
+* ``g2s_pretrained_nosym``, ``g2s_pretrained_prior_*``: the same ablations from that start
+  (not run unless asked for with ``--methods``).
 
 Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
 Results are written after every image, so ``--resume`` continues an interrupted run. Beside
@@ -57,10 +59,18 @@ PRIOR_ABLATIONS = {
     "g2s_prior_weak": ("weak", lambda s: {}),
     "g2s_prior_flat": ("flat", lambda s: {}),
 }
+#: The ablations again from the pretrained start (Table 2 as the paper ran it: its
+#: synthetic-face runs start from pretrained nets): ``g2s_pretrained_`` + the fresh-net key
+#: without ``g2s_`` → that fresh-net key.
+PRETRAINED_ABLATIONS = {"g2s_pretrained_" + m.removeprefix("g2s_"): m
+                        for m in ("g2s_nosym", *PRIOR_ABLATIONS)}
 #: Methods whose depth is one map for every image (not kept per image).
 CONSTANT_MAPS = ("null_depth", "mean_gt_depth", "ellipsoid_prior")
-METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
-           "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
+#: What a run evaluates unless told otherwise (the pretrained ablations cost as much again:
+#: ask for them with ``--methods``).
+DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
+                   "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
+METHODS = (*DEFAULT_METHODS, *PRETRAINED_ABLATIONS)
 
 #: The paper's numbers on BFM faces (SIDE ×10⁻², MAD °), DESIGN §6 — for comparison by ratio.
 PAPER = {
@@ -107,6 +117,11 @@ def _errors(depth: Tensor, faces: dict[str, Tensor], i: int, renderer: Renderer,
     e = depth_errors(depth.reshape(1, *depth.shape[-2:]), faces["depth"][i:i + 1],
                      faces["mask"][i:i + 1], renderer, pred_valid=valid)
     return 100 * e["side"].item(), e["mad"].item()
+
+
+def _pretrained(method: str) -> bool:
+    """Whether ``method`` starts from the pretrained nets."""
+    return method == "g2s_pretrained" or method in PRETRAINED_ABLATIONS
 
 
 def _check_methods(methods) -> None:
@@ -171,7 +186,7 @@ def depths_path(out: str | Path) -> Path:
 
 
 def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
-        methods: tuple[str, ...] | list[str] = METHODS, preset: str = "synface64",
+        methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, preset: str = "synface64",
         resume: bool = False, supervised_steps: int | None = None, progress: bool = True,
         device: torch.device | str | None = None, command: str | None = None,
         markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None,
@@ -192,7 +207,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         first, stop: evaluate only test faces ``first … stop−1`` of the ``n`` (default all),
             so that two machines or cores can share a run; :func:`merge` joins the files.
             The faces and ``mean_gt_depth`` stay those of the whole ``n``.
-        pretrained: the nets ``g2s_pretrained`` starts from (a file written by
+        pretrained: the nets ``g2s_pretrained`` (and its ablations) start from (a file written by
             :meth:`~g2s_lite.pretrain.Pretrained.save`); None pretrains them once here with
             the default :class:`~g2s_lite.pretrain.PretrainConfig` (quick mode: its
             :meth:`~g2s_lite.pretrain.PretrainConfig.quick` cut).
@@ -258,8 +273,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         meta["supervised_steps"] = steps
     perceptual = PerceptualLoss("auto") if needs_gan else None
     start = None
-    if "g2s_pretrained" in methods and any("g2s_pretrained" not in images.get(str(i), {})
-                                           for i in range(first, stop)):
+    if any(_pretrained(m) and m not in images.get(str(i), {})
+           for m in methods for i in range(first, stop)):
         from .pretrain import Pretrained, pretrain
         if pretrained is not None:
             start = Pretrained.load(pretrained, G, device)
@@ -305,18 +320,18 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     tp = time.perf_counter()
                     w, _ = project(image, G, D, steps=the_preset.project_steps, progress=False)
                     record["project_seconds"] = time.perf_counter() - tp
+                pre = _pretrained(m)
+                variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
                 config = the_preset
-                prior = None
-                if m == "g2s_nosym":
+                prior = start.depth_start(the_preset) if pre else None
+                if variant == "g2s_nosym":
                     config = replace(config, flip=(False,))
-                elif m in PRIOR_ABLATIONS:
-                    kind, extra = PRIOR_ABLATIONS[m]
+                elif variant in PRIOR_ABLATIONS:
+                    kind, extra = PRIOR_ABLATIONS[variant]
                     prior = the_preset.starting_prior(kind, **extra(size))
-                elif m == "g2s_pretrained":
-                    prior = start.depth_start(the_preset)
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
                                   perceptual=perceptual, prior=prior,
-                                  start=start if m == "g2s_pretrained" else None).to("cpu")
+                                  start=start if pre else None).to("cpu")
                 depth, valid = rec.depth, rec.valid
                 view = rec.view[0].tolist()  # to hold against the true view
             side_, mad_ = _errors(depth, faces, i, renderer, valid)
@@ -372,7 +387,7 @@ def drop(out: str | Path, methods: list[str], reason: str,
          markdown_out: str | Path | None = None) -> dict:
     """Remove ``methods``' results (and depth maps) from ``out``, so that ``--resume`` or
     ``--merge`` fills them again — after a change to the code that made them. ``reason`` is
-    kept in ``meta.dropped``; the pretrained nets' record goes with ``g2s_pretrained``."""
+    kept in ``meta.dropped``; the pretrained nets' record goes with the last row made from them."""
     _check_methods(methods)
     out = Path(out)
     result, depths = _read(out)
@@ -380,8 +395,8 @@ def drop(out: str | Path, methods: list[str], reason: str,
         for m in methods:
             record.pop(m, None)
             depths.get(i, {}).pop(m, None)
-    if "g2s_pretrained" in methods:
-        result["meta"].pop("pretrained", None)
+    if not any(_pretrained(m) for r in result["images"].values() for m in r):
+        result["meta"].pop("pretrained", None)  # no row left that was made from those nets
     result["meta"].setdefault("dropped", []).append({"methods": list(methods), "reason": reason})
     result["rows"] = _rows(result["images"])
     _write(result, depths, out, markdown_out)
@@ -454,8 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None,
                         help="also write a markdown table (rewritten after every image)")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
-                        metavar="METHOD", help=f"subset of: {' '.join(METHODS)}")
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS,
+                        metavar="METHOD", help=f"any of: {' '.join(METHODS)} (default: all but "
+                        "the g2s_pretrained_* ablations)")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")
