@@ -207,8 +207,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         first, stop: evaluate only test faces ``first … stop−1`` of the ``n`` (default all),
             so that two machines or cores can share a run; :func:`merge` joins the files.
             The faces and ``mean_gt_depth`` stay those of the whole ``n``.
-        pretrained: the nets ``g2s_pretrained`` (and its ablations) start from (a file written by
-            :meth:`~g2s_lite.pretrain.Pretrained.save`); None pretrains them once here with
+        pretrained: the nets ``g2s_pretrained`` and its ablations start from (a file written
+            by :meth:`~g2s_lite.pretrain.Pretrained.save`); None pretrains them once here with
             the default :class:`~g2s_lite.pretrain.PretrainConfig` (quick mode: its
             :meth:`~g2s_lite.pretrain.PretrainConfig.quick` cut).
     """
@@ -387,7 +387,8 @@ def drop(out: str | Path, methods: list[str], reason: str,
          markdown_out: str | Path | None = None) -> dict:
     """Remove ``methods``' results (and depth maps) from ``out``, so that ``--resume`` or
     ``--merge`` fills them again — after a change to the code that made them. ``reason`` is
-    kept in ``meta.dropped``; the pretrained nets' record goes with the last row made from them."""
+    kept in ``meta.dropped``; the pretrained nets' record goes with the last row made from
+    them."""
     _check_methods(methods)
     out = Path(out)
     result, depths = _read(out)
@@ -469,9 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None,
                         help="also write a markdown table (rewritten after every image)")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
-    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS,
-                        metavar="METHOD", help=f"any of: {' '.join(METHODS)} (default: all but "
-                        "the g2s_pretrained_* ablations)")
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                        choices=METHODS, metavar="METHOD",
+                        help=f"any of: {' '.join(METHODS)}; the default leaves out the "
+                        "g2s_pretrained_* ablations")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")
