@@ -322,13 +322,13 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     record["project_seconds"] = time.perf_counter() - tp
                 pre = _pretrained(m)
                 variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
-                config = the_preset
-                prior = start.depth_start(the_preset) if pre else None
-                if variant == "g2s_nosym":
-                    config = replace(config, flip=(False,))
-                elif variant in PRIOR_ABLATIONS:
+                config = (replace(the_preset, flip=(False,)) if variant == "g2s_nosym"
+                          else the_preset)
+                if variant in PRIOR_ABLATIONS:
                     kind, extra = PRIOR_ABLATIONS[variant]
                     prior = the_preset.starting_prior(kind, **extra(size))
+                else:
+                    prior = start.depth_start(the_preset) if pre else None
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
                                   perceptual=perceptual, prior=prior,
                                   start=start if pre else None).to("cpu")
