@@ -8,7 +8,8 @@ the light net L are encoders. Each wrapper turns raw outputs into the renderer's
   fixed background depth (the paper does both: the mean removal lets tanh use its whole
   range, the border stops the surface from curling at the image edge);
 - albedo: tanh, in [−1, 1];
-- view: tanh scaled to ±60° rotations and ±0.1 translations (DESIGN §5);
+- view: tanh scaled to ±60° rotations and ±0.1 sideways/vertical translations, none in
+  depth (DESIGN §5, and the paper's configurations);
 - light: ambient and diffuse strengths in [0, 1] (tanh/2 + 1/2), direction (dx, dy) in [−1, 1].
 
 The latent encoder E (step 2) is a residual encoder that maps an image to a vector of the
