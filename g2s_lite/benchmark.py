@@ -295,6 +295,15 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                   ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
     ellipsoid = the_preset.starting_prior()  # the method's own start
+    # where each GAN2Shape variant's D starts (absent: the preset's own prior, fresh nets)
+    priors: dict[str, Tensor] = {}
+    for m in methods:
+        variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
+        if variant in PRIOR_ABLATIONS:
+            kind, extra = PRIOR_ABLATIONS[variant]
+            priors[m] = the_preset.starting_prior(kind, **extra(size))
+        elif _pretrained(m) and start is not None:
+            priors[m] = start.depth_start(the_preset)
 
     for i in tqdm(range(first, stop), desc="benchmark", disable=not progress):
         record = images.setdefault(str(i), {})
@@ -320,18 +329,11 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     tp = time.perf_counter()
                     w, _ = project(image, G, D, steps=the_preset.project_steps, progress=False)
                     record["project_seconds"] = time.perf_counter() - tp
-                pre = _pretrained(m)
-                variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
-                config = (replace(the_preset, flip=(False,)) if variant == "g2s_nosym"
-                          else the_preset)
-                if variant in PRIOR_ABLATIONS:
-                    kind, extra = PRIOR_ABLATIONS[variant]
-                    prior = the_preset.starting_prior(kind, **extra(size))
-                else:
-                    prior = start.depth_start(the_preset) if pre else None
+                nosym = PRETRAINED_ABLATIONS.get(m, m) == "g2s_nosym"
+                config = replace(the_preset, flip=(False,)) if nosym else the_preset
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
-                                  perceptual=perceptual, prior=prior,
-                                  start=start if pre else None).to("cpu")
+                                  perceptual=perceptual, prior=priors.get(m),
+                                  start=start if _pretrained(m) else None).to("cpu")
                 depth, valid = rec.depth, rec.valid
                 view = rec.view[0].tolist()  # to hold against the true view
             side_, mad_ = _errors(depth, faces, i, renderer, valid)

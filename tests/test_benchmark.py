@@ -62,10 +62,11 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("G2S_QUICK", "1")
     out, md = tmp_path / "b.json", tmp_path / "b.md"
     assert bm.main(["--n", "1", "--out", str(out), "--markdown", str(md), "--no-progress",
-                    "--methods", "null_depth", "ellipsoid_prior", "g2s_sym",
+                    "--methods", "null_depth", "ellipsoid_prior", "g2s_sym", "g2s_prior_flat",
                     "--supervised-steps", "2"]) == 0
     result = json.loads(out.read_text())
-    assert [r["method"] for r in result["rows"]] == ["null_depth", "ellipsoid_prior", "g2s_sym"]
+    assert [r["method"] for r in result["rows"]] == ["null_depth", "ellipsoid_prior", "g2s_sym",
+                                                      "g2s_prior_flat"]
     assert all(r["n"] == 1 and r["side"] > 0 and r["mad"] > 0 for r in result["rows"])
     # the method's view is kept (pitch, yaw, roll in radians, then translation)
     view = result["images"]["0"]["g2s_sym"]["view"]
@@ -74,9 +75,13 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
     text = md.read_text()
     assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours
-    # the kept depth map gives back the recorded error
     kept = torch.load(bm.depths_path(out))["0"]
-    assert set(kept) == {"g2s_sym"}
+    assert set(kept) == {"g2s_sym", "g2s_prior_flat"}
+    # the ablation really starts D at the flat prior: after a few quick steps its depth is
+    # still far flatter than the ellipsoid start's
+    spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
+    assert spread["g2s_prior_flat"] < 0.5 * spread["g2s_sym"]
+    # the kept depth map gives back the recorded error
     depth = 1 + kept["g2s_sym"].float()
     faces = SynFaces(64).sample(1, seed=bm.BENCHMARK_SEED)
     e = depth_errors(depth.nan_to_num(1.0)[None], faces["depth"], faces["mask"], Renderer(64),
