@@ -217,7 +217,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     from . import hub
     from .invert import project
     from .losses import PerceptualLoss
-    from .refine import get_preset, reconstruct
+    from .refine import Preset, get_preset, reconstruct
     from .runtime import pick_device, quick_mode
 
     _check_methods(methods)
@@ -295,15 +295,19 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                   ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
     ellipsoid = the_preset.starting_prior()  # the method's own start
-    # where each GAN2Shape variant's D starts (absent: the preset's own prior, fresh nets)
-    priors: dict[str, Tensor] = {}
+    # each GAN2Shape variant's schedule and the depth its D starts at (None: the preset's
+    # own prior, fresh nets), decided once for the run
+    setups: dict[str, tuple[Preset, Tensor | None]] = {}
     for m in methods:
         variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
+        config = replace(the_preset, flip=(False,)) if variant == "g2s_nosym" else the_preset
+        prior = None
         if variant in PRIOR_ABLATIONS:
             kind, extra = PRIOR_ABLATIONS[variant]
-            priors[m] = the_preset.starting_prior(kind, **extra(size))
+            prior = the_preset.starting_prior(kind, **extra(size))
         elif _pretrained(m) and start is not None:
-            priors[m] = start.depth_start(the_preset)
+            prior = start.depth_start(the_preset)
+        setups[m] = (config, prior)
 
     for i in tqdm(range(first, stop), desc="benchmark", disable=not progress):
         record = images.setdefault(str(i), {})
@@ -329,10 +333,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     tp = time.perf_counter()
                     w, _ = project(image, G, D, steps=the_preset.project_steps, progress=False)
                     record["project_seconds"] = time.perf_counter() - tp
-                nosym = PRETRAINED_ABLATIONS.get(m, m) == "g2s_nosym"
-                config = replace(the_preset, flip=(False,)) if nosym else the_preset
+                config, prior = setups[m]
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
-                                  perceptual=perceptual, prior=priors.get(m),
+                                  perceptual=perceptual, prior=prior,
                                   start=start if _pretrained(m) else None).to("cpu")
                 depth, valid = rec.depth, rec.valid
                 view = rec.view[0].tolist()  # to hold against the true view
