@@ -258,7 +258,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         _write(result, depths, out, markdown_out)
         return result
 
-    needs_gan = any(m.startswith("g2s") for m in methods)
+    gan_methods = [m for m in methods if m.startswith("g2s")]
+    needs_gan = bool(gan_methods)
     G = D = None
     if needs_gan:
         G, D = hub.load("synface64", device=device)
@@ -298,7 +299,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     # each GAN2Shape variant's schedule and the depth its D starts at (None: the preset's
     # own prior, fresh nets), decided once for the run
     setups: dict[str, tuple[Preset, Tensor | None]] = {}
-    for m in methods:
+    for m in gan_methods:
         variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
         config = replace(the_preset, flip=(False,)) if variant == "g2s_nosym" else the_preset
         prior = None
