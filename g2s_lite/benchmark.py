@@ -259,9 +259,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         return result
 
     gan_methods = [m for m in methods if m.startswith("g2s")]
-    needs_gan = bool(gan_methods)
     G = D = None
-    if needs_gan:
+    if gan_methods:
         G, D = hub.load("synface64", device=device)
         G.mean_latent()
     supervised = None
@@ -272,7 +271,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         supervised = train_supervised(steps, size, progress=progress, device=device)
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
-    perceptual = PerceptualLoss("auto") if needs_gan else None
+    perceptual = PerceptualLoss("auto") if gan_methods else None
     start = None
     if any(_pretrained(m) and m not in images.get(str(i), {})
            for m in methods for i in range(first, stop)):
@@ -296,9 +295,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                   ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
     ellipsoid = the_preset.starting_prior()  # the method's own start
-    # each GAN2Shape variant's schedule and the depth its D starts at (None: the preset's
-    # own prior, fresh nets), decided once for the run
-    setups: dict[str, tuple[Preset, Tensor | None]] = {}
+    # each GAN2Shape variant's schedule, the depth its D starts at (None: the preset's own
+    # prior) and the pretrained nets it starts from (None: fresh nets), decided once for the run
+    setups: dict[str, tuple[Preset, Tensor | None, Pretrained | None]] = {}
     for m in gan_methods:
         variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
         config = replace(the_preset, flip=(False,)) if variant == "g2s_nosym" else the_preset
@@ -308,7 +307,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             prior = the_preset.starting_prior(kind, **extra(size))
         elif _pretrained(m) and start is not None:
             prior = start.depth_start(the_preset)
-        setups[m] = (config, prior)
+        setups[m] = (config, prior, start if _pretrained(m) else None)
 
     for i in tqdm(range(first, stop), desc="benchmark", disable=not progress):
         record = images.setdefault(str(i), {})
@@ -334,10 +333,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                     tp = time.perf_counter()
                     w, _ = project(image, G, D, steps=the_preset.project_steps, progress=False)
                     record["project_seconds"] = time.perf_counter() - tp
-                config, prior = setups[m]
+                config, prior, nets_from = setups[m]
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
-                                  perceptual=perceptual, prior=prior,
-                                  start=start if _pretrained(m) else None).to("cpu")
+                                  perceptual=perceptual, prior=prior, start=nets_from).to("cpu")
                 depth, valid = rec.depth, rec.valid
                 view = rec.view[0].tolist()  # to hold against the true view
             side_, mad_ = _errors(depth, faces, i, renderer, valid)
