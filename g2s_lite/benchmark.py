@@ -217,6 +217,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     from . import hub
     from .invert import project
     from .losses import PerceptualLoss
+    from .pretrain import Pretrained, pretrain
     from .refine import Preset, get_preset, reconstruct
     from .runtime import pick_device, quick_mode
 
@@ -275,7 +276,6 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     start = None
     if any(_pretrained(m) and m not in images.get(str(i), {})
            for m in methods for i in range(first, stop)):
-        from .pretrain import Pretrained, pretrain
         if pretrained is not None:
             start = Pretrained.load(pretrained, G, device)
             made = {"file": str(pretrained), "sha256": hub.sha256(pretrained), **start.meta}
