@@ -246,7 +246,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         # every command that wrote into the file stays on record
         meta["earlier_commands"] = (old["meta"].get("earlier_commands", [])
                                     + [old["meta"]["command"]])
-        for key in ("merged_from", "pretrained", "dropped", "notes"):
+        for key in ("merged_from", "merged_wall_seconds", "pretrained", "dropped", "notes"):
             if key in old["meta"]:
                 meta[key] = old["meta"][key]
     faces = SynFaces(size).sample(n, seed=seed)
@@ -357,7 +357,9 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
     """Join the results file ``other`` into ``out`` (and their depth maps): faces and methods
     that ``out`` lacks are added, entries it already has are kept. Both must be runs over the
     same test faces (seed, ``--n``) and preset — e.g. two shares made with ``--first/--stop``,
-    or other methods run alongside. ``other``'s command is recorded in ``meta.merged_from``."""
+    or other methods run alongside. ``other``'s command is recorded in ``meta.merged_from``
+    once, and its wall time in ``meta.merged_wall_seconds``, so that merging a share again
+    after resuming it adds only the faces and the time that are new."""
     out, other = Path(out), Path(other)
     (a, da), (b, db) = _read(out), _read(other)
     for key in ("seed", "preset", "n_images", "quick"):
@@ -380,9 +382,13 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
                     da.setdefault(i, {})[m] = db[i][m]
     a["images"] = dict(sorted(a["images"].items(), key=lambda kv: int(kv[0])))
     a["rows"] = _rows(a["images"])
-    a["meta"]["merged_from"] = (a["meta"].get("merged_from", [])
-                                + b["meta"].get("merged_from", []) + [b["meta"]["command"]])
-    a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"]
+    merged = a["meta"].setdefault("merged_from", [])
+    merged += [c for c in b["meta"].get("merged_from", []) + [b["meta"]["command"]]
+               if c not in merged]
+    # a run merged again after --resume carries its earlier wall time too: count only the rest
+    counted = a["meta"].setdefault("merged_wall_seconds", {})
+    a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"] - counted.get(b["meta"]["command"], 0)
+    counted[b["meta"]["command"]] = b["meta"]["wall_seconds"]
     _write(a, da, out, markdown_out)
     return a
 
