@@ -12,8 +12,10 @@ net D that already outputs a face-like shape, before the face's own steps begin.
 Here the training images are samples of the GAN itself (their latents are known, so no
 projection is needed). Each round visits every image once and runs a short stage on it
 with the shared D, A, V, L and one shared latent-offset encoder E; the schedule is the
-preset's, with fewer steps per visit. :func:`~g2s_lite.refine.reconstruct` takes the
-result as ``start=`` and works on a copy of it.
+preset's, with fewer steps per visit. With ``joint`` (the paper's ``joint_train``), step 3
+waits until every image of the round has had steps 1 and 2, and then trains on all of them
+together, several images in every step, as the paper's 8 processes do with one image each.
+:func:`~g2s_lite.refine.reconstruct` takes the result as ``start=`` and works on a copy of it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pickle
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -29,7 +32,8 @@ from torch import Tensor
 from .gan import Discriminator, Generator
 from .invert import LatentOffsetEncoder, generate, make_encoder, step2
 from .losses import PerceptualLoss
-from .refine import Nets, Preset, get_preset, step1, step3
+from .refine import (Nets, Preset, Step3Config, get_preset, step1, step3, step3_loss,
+                     step3_optimizer)
 from .render import Renderer
 from .runtime import quick_mode
 
@@ -55,6 +59,13 @@ class PretrainConfig:
     collect: int = 6
     step3: int = 30
     seed: int = 2021  #: draws the training latents and seeds the nets
+    #: step 3 for all images together, as the paper's ``joint_train``: each round runs steps 1
+    #: and 2 on every image, then ``step3 × images`` steps of step 3 in which every step
+    #: holds ``images_per_step`` different images (the same number of projected samples as
+    #: the visits). False: every visit runs its own step 3 on its one image, which leaves D
+    #: drawing one face for all (Chapter 7; the committed ``synface64_pretrained.pt``).
+    joint: bool = True
+    images_per_step: int = 4
 
     def quick(self) -> "PretrainConfig":
         """A few visits of a few steps, for tests and quick mode."""
@@ -165,7 +176,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
         config: how long (default :class:`PretrainConfig`, cut by
             :meth:`PretrainConfig.quick` in quick mode).
         perceptual: default ``PerceptualLoss("auto")``.
-        progress: a progress bar over the visits.
+        progress: a progress bar over the steps.
     """
     from tqdm.auto import tqdm
 
@@ -185,7 +196,11 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     encoder = None
     start = time.perf_counter()
     visits = [(r, k) for r in range(config.rounds) for k in range(config.images)]
-    for r, k in tqdm(visits, desc="pretraining on GAN samples", disable=not progress):
+    collected: dict[int, tuple[Tensor, Tensor]] = {}  # joint: image → (projected, masks)
+    # counted in steps, so that the joint step 3 moves the bar as the visits do
+    bar = tqdm(total=len(visits) * (config.step1 + config.step2 + config.step3),
+               desc="pretraining on GAN samples", unit="step", disable=not progress)
+    for r, k in visits:
         seed = config.seed + r * config.images + k
         image = images[k:k + 1]
         with torch.no_grad():
@@ -195,11 +210,69 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
         s2 = step2(image, ws[k:k + 1], G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
                    False, encoder=encoder)
         encoder = s2.encoder
-        step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer, seed, False)
+        if config.joint:
+            collected[k] = (s2.projected, s2.masks)
+        else:
+            step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer, seed, False)
+        bar.update(config.step1 + config.step2 + (0 if config.joint else config.step3))
+        if config.joint and k == config.images - 1:  # the round's steps 1 and 2 are done
+            projected = torch.stack([collected[i][0] for i in range(config.images)])
+            masks = torch.stack([collected[i][1] for i in range(config.images)])
+            step3_joint(images, projected, masks, nets, c3, config.step3 * config.images,
+                        config.images_per_step, perceptual, renderer, config.seed + r,
+                        on_step=bar.update)
+            collected.clear()
+    bar.close()
     meta = {"preset": preset.name, "config": asdict(config), "truncation": TRUNCATION,
             "seconds": time.perf_counter() - start, "device": str(device),
             "torch": str(torch.__version__)}
     return Pretrained(nets, encoder, meta)
+
+
+def step3_joint(images: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
+                config: Step3Config, steps: int, images_per_step: int,
+                perceptual: PerceptualLoss, renderer: Renderer, seed: int,
+                on_step: Callable[[], None] | None = None) -> list[dict[str, float]]:
+    """Step 3 on many images at once (the paper's joint pretraining), in place.
+
+    Every step takes ``images_per_step`` different images, in turn from a shuffled order, and
+    ``config.batch // images_per_step`` of each one's projected samples, and applies
+    :func:`~g2s_lite.refine.step3_loss`. Why: a net shared by many faces that sees one face
+    for many steps in a row can follow each face with the output it gives every face; one
+    that must explain several faces in the same step can only do it by reading them.
+
+    Args:
+        images: ``K×3×S×S``; projected ``K×N×3×S×S`` and masks ``K×N×1×S×S``, image k's
+            samples at index k.
+        steps: how many steps; seed orders the images and samples.
+        on_step: called after every step (a progress bar's update).
+
+    Returns:
+        The per-step history of the loss terms.
+    """
+    per_step = min(images_per_step, len(images))
+    m = max(1, config.batch // per_step)
+    opt = step3_optimizer(nets, config)
+    gen = torch.Generator().manual_seed(seed)
+    order, cursor = torch.randperm(len(images), generator=gen), 0
+    history: list[dict[str, float]] = []
+    for _ in range(steps):
+        if cursor + per_step > len(order):
+            order, cursor = torch.randperm(len(images), generator=gen), 0
+        pick = order[cursor:cursor + per_step]
+        cursor += per_step
+        chosen = torch.stack([torch.randperm(projected.shape[1], generator=gen)[:m]
+                              for _ in pick])  # per_step × m sample indices
+        rows = pick[:, None].expand_as(chosen)
+        terms = step3_loss(nets, images[pick], projected[rows, chosen].flatten(0, 1),
+                           masks[rows, chosen].flatten(0, 1), config, perceptual, renderer)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        history.append({k: v.item() for k, v in terms.items()})
+        if on_step is not None:
+            on_step()
+    return history
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,9 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="file to write (.pt)")
     parser.add_argument("--preset", default="synface64", help="preset whose nets and prior to use")
-    for name in ("images", "rounds", "step1", "step2", "collect", "step3", "seed"):
-        parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name),
-                            help=f"PretrainConfig.{name}")
+    for name in ("images", "rounds", "step1", "step2", "collect", "step3", "seed",
+                 "images_per_step"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int,
+                            default=getattr(defaults, name), help=f"PretrainConfig.{name}")
+    parser.add_argument("--joint", action=argparse.BooleanOptionalAction, default=defaults.joint,
+                        help="PretrainConfig.joint: step 3 on all images together, several "
+                             "images in every step (the paper's joint_train)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
     args = parser.parse_args(argv)

@@ -218,10 +218,7 @@ def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
     image = check_image(image)
     renderer = renderer or Renderer(image.shape[-1])
     perceptual = perceptual or PerceptualLoss("auto")
-    view_lr = config.lr if config.view_lr is None else config.view_lr
-    opt = adam([{"params": [p for net in (nets.depth, nets.albedo, nets.light)
-                            for p in net.parameters()]},
-                {"params": list(nets.view.parameters()), "lr": view_lr}], config.lr)
+    opt = step3_optimizer(nets, config)
     gen = torch.Generator().manual_seed(seed)
     order, cursor = torch.randperm(len(projected), generator=gen), 0
     history: list[dict[str, float]] = []
@@ -231,23 +228,49 @@ def step3(image: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
             order, cursor = torch.randperm(len(projected), generator=gen), 0
         pick = order[cursor:cursor + config.batch].to(projected.device)
         cursor += config.batch
-        samples, sample_masks = projected[pick], masks[pick]
-        depth, albedo = nets.depth(image), nets.albedo(image)
-        view_i, light_i = nets.view(image), nets.light(image)
-        loss_i, l1_i = _explain(renderer, depth, albedo, view_i, light_i, image, None,
-                                   config.flip, perceptual, config.lam_perc)
-        loss_p, l1_p = _explain(renderer, depth, albedo, nets.view(samples),
-                                   nets.light(samples), samples, sample_masks, config.flip,
-                                   perceptual, config.lam_perc)
-        diffuse = renderer.diffuse(renderer.normals(depth), light_i)
-        smooth = smoothness(depth) + smoothness(diffuse)
-        loss = loss_i + loss_p + config.lam_smooth * smooth
+        terms = step3_loss(nets, image, projected[pick], masks[pick], config, perceptual,
+                           renderer)
+        loss = terms["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append({"loss": loss.item(), "l1_image": l1_i.item(),
-                        "l1_projected": l1_p.item(), "smooth": smooth.item()})
+        history.append({k: v.item() for k, v in terms.items()})
     return history
+
+
+def step3_optimizer(nets: Nets, config: Step3Config) -> torch.optim.Adam:
+    """Adam over D, A and L at ``config.lr`` and over V at ``config.view_lr``."""
+    view_lr = config.lr if config.view_lr is None else config.view_lr
+    return adam([{"params": [p for net in (nets.depth, nets.albedo, nets.light)
+                             for p in net.parameters()]},
+                 {"params": list(nets.view.parameters()), "lr": view_lr}], config.lr)
+
+
+def step3_loss(nets: Nets, images: Tensor, samples: Tensor, sample_masks: Tensor,
+               config: Step3Config, perceptual: PerceptualLoss, renderer: Renderer
+               ) -> dict[str, Tensor]:
+    """Step 3's loss for ``images`` ``B×3×S×S`` and ``samples`` ``(B·m)×3×S×S`` (masks
+    ``(B·m)×1×S×S``), the first ``m`` samples projected from the first image, and so on:
+    ``loss`` and its terms ``l1_image``, ``l1_projected`` and ``smooth``."""
+    if len(samples) % len(images):
+        raise ValueError(f"{len(samples)} samples cannot be shared equally among {len(images)} "
+                         "images: give every image the same number of projected samples")
+    depth, albedo = nets.depth(images), nets.albedo(images)
+    view_i, light_i = nets.view(images), nets.light(images)
+    loss_i, l1_i = _explain(renderer, depth, albedo, view_i, light_i, images, None,
+                            config.flip, perceptual, config.lam_perc)
+    if len(images) > 1:  # each sample is explained by the shape of the image it came from
+        m = len(samples) // len(images)
+        shape_of_samples = depth.repeat_interleave(m, 0), albedo.repeat_interleave(m, 0)
+    else:
+        shape_of_samples = depth, albedo
+    loss_p, l1_p = _explain(renderer, *shape_of_samples, nets.view(samples),
+                            nets.light(samples), samples, sample_masks, config.flip,
+                            perceptual, config.lam_perc)
+    diffuse = renderer.diffuse(renderer.normals(depth), light_i)
+    smooth = smoothness(depth) + smoothness(diffuse)
+    return {"loss": loss_i + loss_p + config.lam_smooth * smooth, "l1_image": l1_i,
+            "l1_projected": l1_p, "smooth": smooth}
 
 
 # ============================================================================ presets

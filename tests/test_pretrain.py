@@ -9,8 +9,10 @@ import torch
 from g2s_lite import benchmark as bm
 from g2s_lite import hub
 from g2s_lite.losses import PerceptualLoss
-from g2s_lite.pretrain import PretrainConfig, Pretrained, main, pretrain, training_latents
-from g2s_lite.refine import PRESETS, Nets, get_preset, reconstruct
+from g2s_lite.pretrain import (PretrainConfig, Pretrained, main, pretrain, step3_joint,
+                               training_latents)
+from g2s_lite.refine import PRESETS, Nets, Step3Config, get_preset, reconstruct, step3_loss
+from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 
 TINY = PretrainConfig().quick()
@@ -44,6 +46,45 @@ def test_pretraining_trains_every_net_from_the_prior(gan, pretrained):
     w = training_latents(G, 4, seed=1)
     free = G.mapping(torch.randn(4, G.style_dim, generator=torch.Generator().manual_seed(1)))
     assert (w - G.w_avg).norm(dim=1).mean() < (free - G.w_avg).norm(dim=1).mean()
+
+
+def test_joint_step3_explains_each_sample_by_the_shape_of_its_own_image():
+    faces = SynFaces(64).sample(6, seed=555)
+    a, b, samples = faces["image"][:1], faces["image"][1:2], faces["image"][2:]
+    nets = Nets.create(64, 16, 0)  # D not at a prior: its output differs between a and b
+    config, perceptual, renderer = Step3Config(), PerceptualLoss("ssim"), Renderer(64)
+    on, off = torch.ones(2, 1, 64, 64), torch.zeros(2, 1, 64, 64)
+    with torch.no_grad():
+        alone = step3_loss(nets, a, samples[:2], on, config, perceptual, renderer)
+        # b's samples masked out: what is left must be a's samples under a's shape
+        paired = step3_loss(nets, torch.cat([a, b]), samples, torch.cat([on, off]), config,
+                            perceptual, renderer)
+        swapped = step3_loss(nets, torch.cat([b, a]), samples, torch.cat([on, off]), config,
+                             perceptual, renderer)
+    assert torch.allclose(paired["l1_projected"], alone["l1_projected"], atol=1e-6)
+    assert abs(swapped["l1_projected"] - alone["l1_projected"]) > 1e-3
+    with pytest.raises(ValueError, match="shared equally"):
+        step3_loss(nets, torch.cat([a, b]), samples[:3], on[:1].expand(3, -1, -1, -1), config,
+                   perceptual, renderer)
+    # a few joint steps on two images lower their loss, and every step holds both images
+    projected = samples.reshape(2, 2, 3, 64, 64)
+    history = step3_joint(torch.cat([a, b]), projected, torch.ones(2, 2, 1, 64, 64), nets,
+                          config, 8, 2, perceptual, renderer, seed=0)
+    assert len(history) == 8 and history[-1]["loss"] < history[0]["loss"]
+
+
+def test_pretraining_by_visits_trains_every_net_too_and_is_recorded(gan, pretrained):
+    G, D = gan
+    visits = pretrain(G, D, "synface64", replace(TINY, joint=False), PerceptualLoss("ssim"),
+                      progress=False)
+    image = SynFaces(64).sample(1, seed=555)["image"]
+    fresh = Nets.create(64, PRESETS["synface64"].nf, TINY.seed,
+                        prior=PRESETS["synface64"].starting_prior())
+    for before, after, joint in zip(_outputs(fresh, image), _outputs(visits.nets, image),
+                                    _outputs(pretrained.nets, image)):
+        assert not torch.allclose(before, after)
+        assert not torch.allclose(after, joint)  # the two orders train differently
+    assert not visits.meta["config"]["joint"] and pretrained.meta["config"]["joint"]
 
 
 def test_the_file_round_trips_exactly_and_bad_files_are_refused(gan, pretrained, tmp_path):
@@ -110,7 +151,7 @@ def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
     monkeypatch.setenv("G2S_QUICK", "1")
     path = tmp_path / "p.pt"
     assert main(["--out", str(path), "--images", "1", "--rounds", "1", "--step1", "2",
-                 "--step2", "2", "--collect", "1", "--step3", "2"]) == 0
+                 "--step2", "2", "--collect", "1", "--step3", "2", "--no-joint"]) == 0
     made = Pretrained.load(path, gan[0])
     assert made.meta["config"]["images"] == 1 and "--images 1" in made.meta["command"]
     out = tmp_path / "b.json"
@@ -128,6 +169,8 @@ def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
     other = tmp_path / "q.pt"
     assert main(["--out", str(other), "--images", "1", "--rounds", "1", "--step1", "2",
                  "--step2", "2", "--collect", "1", "--step3", "2", "--seed", "5"]) == 0
+    assert Pretrained.load(other, gan[0]).meta["config"]["joint"]
+    assert not made.meta["config"]["joint"]
     with pytest.raises(ValueError, match="other pretrained nets"):
         bm.run(2, out=out, methods=["g2s_pretrained"], progress=False, pretrained=other,
                resume=True)
