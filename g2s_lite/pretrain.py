@@ -196,7 +196,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     encoder = None
     start = time.perf_counter()
     visits = [(r, k) for r in range(config.rounds) for k in range(config.images)]
-    collected: dict[int, tuple[Tensor, Tensor]] = {}  # joint: image → (projected, masks)
+    collected: list[tuple[Tensor, Tensor]] = []  # joint: the round's (projected, masks), in order
     # counted in steps, so that the joint step 3 moves the bar as the visits do
     bar = tqdm(total=len(visits) * (config.step1 + config.step2 + config.step3),
                desc="pretraining on GAN samples", unit="step", disable=not progress)
@@ -211,13 +211,12 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
                    False, encoder=encoder)
         encoder = s2.encoder
         if config.joint:
-            collected[k] = (s2.projected, s2.masks)
+            collected.append((s2.projected, s2.masks))
         else:
             step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer, seed, False)
         bar.update(config.step1 + config.step2 + (0 if config.joint else config.step3))
         if config.joint and k == config.images - 1:  # the round's steps 1 and 2 are done
-            projected = torch.stack([collected[i][0] for i in range(config.images)])
-            masks = torch.stack([collected[i][1] for i in range(config.images)])
+            projected, masks = (torch.stack(parts) for parts in zip(*collected))
             step3_joint(images, projected, masks, nets, c3, config.step3 * config.images,
                         config.images_per_step, perceptual, renderer, config.seed + r,
                         on_step=bar.update)
