@@ -357,9 +357,10 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
     """Join the results file ``other`` into ``out`` (and their depth maps): faces and methods
     that ``out`` lacks are added, entries it already has are kept. Both must be runs over the
     same test faces (seed, ``--n``) and preset — e.g. two shares made with ``--first/--stop``,
-    or other methods run alongside. ``other``'s command is recorded in ``meta.merged_from``
-    once, and its wall time in ``meta.merged_wall_seconds``, so that merging a share again
-    after resuming it adds only the faces and the time that are new."""
+    or other methods run alongside. ``other``'s commands (the first and any ``--resume``) are
+    recorded in ``meta.merged_from`` once each, and its wall time in
+    ``meta.merged_wall_seconds``, so that merging a share again after resuming it adds only
+    the faces and the time that are new."""
     out, other = Path(out), Path(other)
     (a, da), (b, db) = _read(out), _read(other)
     for key in ("seed", "preset", "n_images", "quick"):
@@ -382,13 +383,16 @@ def merge(out: str | Path, other: str | Path, markdown_out: str | Path | None = 
                     da.setdefault(i, {})[m] = db[i][m]
     a["images"] = dict(sorted(a["images"].items(), key=lambda kv: int(kv[0])))
     a["rows"] = _rows(a["images"])
+    # a resumed share was written by several commands (--resume makes each one differ)
+    share = b["meta"].get("earlier_commands", []) + [b["meta"]["command"]]
     merged = a["meta"].setdefault("merged_from", [])
-    merged += [c for c in b["meta"].get("merged_from", []) + [b["meta"]["command"]]
-               if c not in merged]
-    # a run merged again after --resume carries its earlier wall time too: count only the rest
+    merged += [c for c in b["meta"].get("merged_from", []) + share if c not in merged]
+    # a share merged again after --resume carries its earlier wall time too: count only the
+    # rest, keyed by the share's first command (older files keyed it by whichever came last)
     counted = a["meta"].setdefault("merged_wall_seconds", {})
-    a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"] - counted.get(b["meta"]["command"], 0)
-    counted[b["meta"]["command"]] = b["meta"]["wall_seconds"]
+    before = max(counted.pop(c, 0) for c in share)
+    a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"] - before
+    counted[share[0]] = b["meta"]["wall_seconds"]
     _write(a, da, out, markdown_out)
     return a
 

@@ -49,19 +49,63 @@ def side(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> Tensor:
     >>> side(2 * d, d, torch.ones(1, 4, 4)).item()  # a global scale costs nothing
     0.0
     """
+    w = _depth_weights(pred_depth, gt_depth, mask)
+    return _masked_mean(_log_residual(pred_depth, gt_depth, w) ** 2, w).sqrt()
+
+
+def _depth_weights(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> Tensor:
+    """Check two depth maps for a log-depth comparison; return the mask as weights."""
     if pred_depth.shape != gt_depth.shape:
         raise ValueError(f"pred_depth {tuple(pred_depth.shape)} and gt_depth "
                          f"{tuple(gt_depth.shape)} must have the same shape B×H×W")
     w = _as_weights(mask, gt_depth)
     if (pred_depth[w > 0] <= 0).any() or (gt_depth[w > 0] <= 0).any():
-        raise ValueError("depths must be positive on the mask (SIDE compares logarithms)")
-    return _masked_mean(_log_residual(pred_depth, gt_depth, w) ** 2, w).sqrt()
+        raise ValueError("depths must be positive on the mask (the comparison is of "
+                         "logarithms)")
+    return w
 
 
 def _log_residual(pred_depth: Tensor, gt_depth: Tensor, w: Tensor) -> Tensor:
     """Δ − mean Δ per pixel (``B×H×W``), Δ = log pred − log gt, the mean taken over ``w``."""
     delta = torch.log(pred_depth.clamp(min=1e-8)) - torch.log(gt_depth.clamp(min=1e-8))
     return delta - _masked_mean(delta, w)[:, None, None]
+
+
+def relief(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """How the predicted relief compares with the true one, in log depth on the mask: the
+    two parts SIDE mixes. With p and g the log depths minus their means over the mask,
+
+    - ``amplitude``: std(p) / std(g), above 1 for a relief too deep, below 1 for too flat;
+    - ``correlation``: of p and g, 1 for the right shape at any depth;
+    - ``scale``: the k that makes k·p closest to g (``correlation / amplitude``);
+    - ``side_scaled``: SIDE of k·p against g, what is left once the depth of the relief is
+      fixed (plain, not ×100).
+
+    Args:
+        pred_depth, gt_depth: ``B×H×W``, positive on the mask.
+        mask: ``B×H×W`` (or ``B×1×H×W``).
+
+    Returns:
+        dict of the four, each ``B``.
+
+    >>> g = 1 + 0.05 * torch.linspace(-1, 1, 16).reshape(1, 4, 4) ** 2
+    >>> r = relief(g ** 1.5, g, torch.ones(1, 4, 4))  # the same shape, 1.5 times as deep
+    >>> round(r["amplitude"].item(), 4), round(r["correlation"].item(), 4)
+    (1.5, 1.0)
+    """
+    w = _depth_weights(pred_depth, gt_depth, mask)
+
+    def centred(d: Tensor) -> Tensor:
+        log = torch.log(d.clamp(min=1e-8))
+        return log - _masked_mean(log, w)[:, None, None]
+
+    p, g = centred(pred_depth), centred(gt_depth)
+    var_p, var_g, cov = _masked_mean(p * p, w), _masked_mean(g * g, w), _masked_mean(p * g, w)
+    scale = cov / var_p.clamp(min=1e-20)
+    return {"amplitude": (var_p / var_g.clamp(min=1e-20)).sqrt(),
+            "correlation": cov / (var_p * var_g).sqrt().clamp(min=1e-20),
+            "scale": scale,
+            "side_scaled": _masked_mean((scale[:, None, None] * p - g) ** 2, w).sqrt()}
 
 
 def _angles(pred_normal: Tensor, gt_normal: Tensor) -> Tensor:

@@ -108,8 +108,8 @@ def test_two_shares_merged_equal_one_whole_run(tmp_path):
     assert set(torch.load(bm.depths_path(a))) == {"0", "1", "2"}
     assert merged["meta"]["merged_from"] == [json.loads(b.read_text())["meta"]["command"]]
     assert "3 test faces" in (tmp_path / "m.md").read_text()
-    # a share resumed with one more face and merged again: its command is listed once and
-    # its wall time counted once
+    # a share resumed with one more face and merged again: each of its commands is listed
+    # once and its wall time counted once (the command line of a resume differs: --resume)
     part = tmp_path / "part.json"
     bm.run(3, seed=7, out=part, methods=["null_depth"], progress=False, stop=1,
            command="share")
@@ -117,10 +117,10 @@ def test_two_shares_merged_equal_one_whole_run(tmp_path):
                    progress=False, first=2)["meta"]["wall_seconds"]
     bm.merge(tmp_path / "d.json", part)
     resumed = bm.run(3, seed=7, out=part, methods=["null_depth"], progress=False, stop=2,
-                     resume=True, command="share")["meta"]["wall_seconds"]
+                     resume=True, command="share --resume")["meta"]["wall_seconds"]
     twice = bm.merge(tmp_path / "d.json", part)
     assert list(twice["images"]) == ["0", "1", "2"]
-    assert twice["meta"]["merged_from"] == ["share"]
+    assert twice["meta"]["merged_from"] == ["share", "share --resume"]
     assert twice["meta"]["wall_seconds"] == pytest.approx(start + resumed)
     with pytest.raises(ValueError, match="range"):
         bm.run(3, seed=7, methods=["null_depth"], progress=False, first=2, stop=2)

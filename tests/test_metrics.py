@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from g2s_lite.metrics import chamfer, depth_errors, erode, mad, side
+from g2s_lite.metrics import chamfer, depth_errors, erode, mad, relief, side
 from g2s_lite.synth import SynFaces
 
 
@@ -23,6 +23,42 @@ def test_side_is_scale_invariant_and_matches_hand_computation():
     # per-image values, B×1×H×W masks accepted
     both = side(torch.cat([pred, gt]), torch.cat([gt, gt]), torch.ones(2, 1, 2, 2))
     assert both.shape == (2,) and both[1] == 0
+
+
+def test_relief_splits_side_into_depth_and_shape():
+    gt = 1 + 0.05 * torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 8, 8)
+    mask[1, :3] = 0
+    # the same shape 1.3 times as deep (and moved back): amplitude 1.3, nothing else wrong
+    deep = 1.1 * gt ** 1.3
+    r = relief(deep, gt, mask)
+    assert r["amplitude"] == pytest.approx(torch.tensor([1.3, 1.3]), rel=1e-4)
+    assert r["correlation"] == pytest.approx(torch.ones(2), rel=1e-5)
+    assert r["scale"] == pytest.approx(torch.full((2,), 1 / 1.3), rel=1e-4)
+    assert r["side_scaled"].abs().max() < 1e-5
+    # against a brute-force reference on the masked pixels of a prediction with other shapes
+    pred = 1 + 0.05 * torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(1)) + \
+        0.5 * (gt - 1)
+    r = relief(pred, gt, mask)
+    for b in range(2):
+        on = mask[b] > 0
+        p, g = pred[b][on].log().double(), gt[b][on].log().double()
+        assert r["amplitude"][b].item() == pytest.approx((p.std() / g.std()).item(), rel=1e-4)
+        assert r["correlation"][b].item() == pytest.approx(
+            torch.corrcoef(torch.stack([p, g]))[0, 1].item(), rel=1e-4)
+    # scaling the relief by k is raising the depth to the power k: SIDE then agrees
+    k = r["scale"]
+    assert r["side_scaled"] == pytest.approx(
+        torch.stack([side(pred[b:b + 1] ** k[b], gt[b:b + 1], mask[b:b + 1])[0]
+                     for b in range(2)]), rel=1e-4)
+    # and SIDE² = side_scaled² + (std p − correlation · std g)², the part a deeper or
+    # flatter relief adds
+    std_g = torch.stack([gt[b][mask[b] > 0].log().std(unbiased=False) for b in range(2)])
+    extra = (r["amplitude"] - r["correlation"]) * std_g
+    assert side(pred, gt, mask) ** 2 == pytest.approx(r["side_scaled"] ** 2 + extra ** 2,
+                                                      rel=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        relief(-pred, gt, mask)
 
 
 def test_mad_hand_cases():
