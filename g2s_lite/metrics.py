@@ -8,6 +8,8 @@ valid mask of the reconstruction).
   A global scale of the prediction does not change it. Papers report it ×10⁻²; these
   functions return the plain value.
 - MAD, the mean angle in degrees between predicted and true normals.
+
+:func:`relief` splits SIDE into a wrong shape and a right shape drawn too deep or too flat.
 """
 from __future__ import annotations
 
@@ -80,6 +82,9 @@ def relief(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> dict[str, Tens
     - ``scale``: the k that makes k·p closest to g (``correlation / amplitude``);
     - ``side_scaled``: SIDE of k·p against g, what is left once the depth of the relief is
       fixed (plain, not ×100).
+
+    The parts add up exactly: SIDE² = side_scaled² + var(g)·(amplitude − correlation)², the
+    second term being what a relief too deep or too flat costs (Chapter 7).
 
     Args:
         pred_depth, gt_depth: ``B×H×W``, positive on the mask.
