@@ -167,7 +167,8 @@ def training_latents(G: Generator, n: int, seed: int) -> Tensor:
 
 def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synface64",
              config: PretrainConfig | None = None, perceptual: PerceptualLoss | None = None,
-             progress: bool = True) -> Pretrained:
+             progress: bool = True,
+             on_round: Callable[[int, "Pretrained"], None] | None = None) -> Pretrained:
     """GAN2Shape on many GAN samples at once, with shared nets (the paper's pretraining).
 
     Args:
@@ -177,6 +178,9 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
             :meth:`PretrainConfig.quick` in quick mode).
         perceptual: default ``PerceptualLoss("auto")``.
         progress: a progress bar over the steps.
+        on_round: called after every round with the round's index (from 0) and a copy of the
+            nets as they are then (with ``meta`` so far), e.g. to save them: how the nets
+            change with the length of pretraining is then measured from one run.
     """
     from tqdm.auto import tqdm
 
@@ -200,6 +204,11 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     # counted in steps, so that the joint step 3 moves the bar as the visits do
     bar = tqdm(total=len(visits) * (config.step1 + config.step2 + config.step3),
                desc="pretraining on GAN samples", unit="step", disable=not progress)
+    def made(seconds: float, rounds: int) -> dict:
+        return {"preset": preset.name, "config": asdict(replace(config, rounds=rounds)),
+                "truncation": TRUNCATION, "seconds": seconds, "device": str(device),
+                "torch": str(torch.__version__)}
+
     for r, k in visits:
         seed = config.seed + r * config.images + k
         image = images[k:k + 1]
@@ -221,11 +230,10 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
                         config.images_per_step, perceptual, renderer, config.seed + r,
                         on_step=bar.update)
             collected.clear()
+        if on_round is not None and k == config.images - 1:
+            on_round(r, Pretrained(nets, encoder, made(time.perf_counter() - start, r + 1)).copy())
     bar.close()
-    meta = {"preset": preset.name, "config": asdict(config), "truncation": TRUNCATION,
-            "seconds": time.perf_counter() - start, "device": str(device),
-            "torch": str(torch.__version__)}
-    return Pretrained(nets, encoder, meta)
+    return Pretrained(nets, encoder, made(time.perf_counter() - start, config.rounds))
 
 
 def step3_joint(images: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
@@ -274,6 +282,13 @@ def step3_joint(images: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
     return history
 
 
+def round_path(out: str | Path, rounds: int) -> Path:
+    """Where ``--save-rounds`` writes the nets after ``rounds`` rounds:
+    ``runs/pre.pt`` → ``runs/pre.round2.pt``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.round{rounds}{out.suffix}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
@@ -298,16 +313,26 @@ def main(argv: list[str] | None = None) -> int:
                              "images in every step (the paper's joint_train)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
+    parser.add_argument("--save-rounds", action="store_true",
+                        help="also write the nets after every round, as OUT with .roundK "
+                             "before its suffix (K from 1), to measure how they change with "
+                             "the length of pretraining")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     from .runtime import pick_device
     G, D = hub.load("synface64", device=pick_device(args.device))
     config = PretrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
+    command = "python -m g2s_lite.pretrain " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    def save_round(r: int, nets: Pretrained) -> None:
+        nets.meta["command"] = command
+        nets.save(round_path(args.out, r + 1))
+
     # the defaults are cut in quick mode like every schedule; explicit lengths are kept
-    result = pretrain(G, D, args.preset, None if config == defaults else config)
-    result.meta["command"] = "python -m g2s_lite.pretrain " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    result = pretrain(G, D, args.preset, None if config == defaults else config,
+                      on_round=save_round if args.save_rounds else None)
+    result.meta["command"] = command
     result.save(args.out)
     print(f"wrote {args.out} ({result.meta['seconds'] / 60:.1f} min)")
     return 0

@@ -49,13 +49,15 @@ def test_resume_keeps_finished_work_and_adds_methods(tmp_path, monkeypatch):
 
 def test_supervised_bound_learns_depth():
     faces = SynFaces(64).sample(4, seed=bm.BENCHMARK_SEED)
-    net = bm.train_supervised(30, batch=8, progress=False)
+    net = bm.train_supervised(60, batch=8, progress=False)
     with torch.no_grad():
         pred = net(faces["image"])
     r = Renderer(64)
-    trained = depth_errors(pred, faces["depth"], faces["mask"], r)["side"].mean()
-    null = depth_errors(torch.ones_like(pred), faces["depth"], faces["mask"], r)["side"].mean()
-    assert trained < 0.8 * null
+    trained = depth_errors(pred, faces["depth"], faces["mask"], r)
+    null = depth_errors(torch.ones_like(pred), faces["depth"], faces["mask"], r)
+    assert trained["side"].mean() < 0.7 * null["side"].mean()  # 0.48 of a flat plane's
+    # the normals' term: MAD 0.34 of a flat plane's (0.57 without the term)
+    assert trained["mad"].mean() < 0.45 * null["mad"].mean()
 
 
 def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
@@ -138,6 +140,8 @@ def test_drop_removes_a_row_for_resume_to_fill_again_and_notes_show(tmp_path, ca
                     "--reason", "its trainer changed"]) == 0
     dropped = json.loads(out.read_text())
     assert [r["method"] for r in dropped["rows"]] == ["null_depth"]
+    assert "supervised_steps" in before["meta"]  # its training record went with the row
+    assert not set(bm.SUPERVISED_META) & set(dropped["meta"])
     assert all("supervised" not in rec for rec in dropped["images"].values())
     assert torch.load(bm.depths_path(out))["0"] == {}
     assert "Dropped and re-run: supervised (its trainer changed)" in md.read_text()
@@ -160,3 +164,17 @@ def test_drop_removes_a_row_for_resume_to_fill_again_and_notes_show(tmp_path, ca
     with pytest.raises(SystemExit):
         bm.main(["--out", str(out), "--drop", "supervised"])  # no --reason
     assert "--reason" in capsys.readouterr().err
+
+
+def test_a_supervised_row_merged_in_brings_its_training_record(tmp_path):
+    base, share = tmp_path / "base.json", tmp_path / "share.json"
+    bm.run(2, seed=7, out=base, methods=["null_depth"], progress=False)
+    bm.run(2, seed=7, out=share, methods=["supervised"], progress=False, supervised_steps=3)
+    merged = bm.merge(base, share)
+    assert merged["meta"]["supervised_steps"] == 3
+    # and a resume that has no supervised net to train keeps the record too
+    resumed = bm.run(2, seed=7, out=base, methods=["null_depth", "supervised"], resume=True,
+                     progress=False)
+    assert resumed["meta"]["supervised_steps"] == 3
+    assert [r["method"] for r in merged["rows"]] == ["null_depth", "supervised"]
+    assert "supervised_training_seconds" in merged["meta"]

@@ -9,8 +9,8 @@ import torch
 from g2s_lite import benchmark as bm
 from g2s_lite import hub
 from g2s_lite.losses import PerceptualLoss
-from g2s_lite.pretrain import (PretrainConfig, Pretrained, main, pretrain, step3_joint,
-                               training_latents)
+from g2s_lite.pretrain import (PretrainConfig, Pretrained, main, pretrain, round_path,
+                               step3_joint, training_latents)
 from g2s_lite.refine import PRESETS, Nets, Step3Config, get_preset, reconstruct, step3_loss
 from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
@@ -180,3 +180,21 @@ def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
     assert json.loads(out.read_text())["meta"]["pretrained"]["sha256"] == hub.sha256(path)
     bm.drop(out, ["g2s_pretrained_prior_flat"], reason="test")
     assert "pretrained" not in json.loads(out.read_text())["meta"]
+
+
+def test_every_round_can_be_kept_and_the_last_is_the_result(gan, tmp_path, monkeypatch):
+    monkeypatch.setenv("G2S_QUICK", "1")
+    path = tmp_path / "p.pt"
+    assert main(["--out", str(path), "--images", "1", "--rounds", "2", "--step1", "2",
+                 "--step2", "2", "--collect", "1", "--step3", "2", "--save-rounds"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.pt", "p.round1.pt", "p.round2.pt"]
+    G = gan[0]
+    final, first, last = (Pretrained.load(p, G) for p in
+                          (path, round_path(path, 1), round_path(path, 2)))
+    assert [first.meta["config"]["rounds"], last.meta["config"]["rounds"]] == [1, 2]
+    image = SynFaces(64).sample(1, seed=555)["image"]
+    assert all(torch.equal(a, b) for a, b in zip(_outputs(last.nets, image),
+                                                  _outputs(final.nets, image)))
+    # the first round's nets went on training: the second round moved them
+    assert not torch.equal(_outputs(first.nets, image)[0], _outputs(last.nets, image)[0])
+    assert first.meta["seconds"] < last.meta["seconds"] and "--save-rounds" in first.meta["command"]
