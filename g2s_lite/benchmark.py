@@ -99,13 +99,15 @@ LR_SUPERVISED = 1e-3
 
 def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int = 16,
                      seed: int = SUPERVISED_SEED, progress: bool = True,
-                     device: torch.device | str = "cpu") -> DepthNet:
+                     device: torch.device | str = "cpu",
+                     lam_normal: float = LAM_SUPERVISED_NORMAL, decay: bool = True) -> DepthNet:
     """The supervised bound: D trained to predict the true depth *in the image's view* from
     the image, on SynFaces drawn with ``seed`` (never the test faces). The loss holds what
     both measures compare: the squared scale-invariant log-depth error on the head plus a
     small L1 on the log depth (which fixes the scale) for SIDE, and the angle between
-    predicted and true normals (:data:`LAM_SUPERVISED_NORMAL`) for MAD. Adam's rate
-    (:data:`LR_SUPERVISED`) falls to 0 along a cosine over the ``steps``."""
+    predicted and true normals (weight ``lam_normal``) for MAD. Adam's rate
+    (:data:`LR_SUPERVISED`) falls to 0 along a cosine over the ``steps`` (``decay=False``:
+    it stays constant, as in this bound's first version; Chapter 7, Exercise 7)."""
     from tqdm.auto import trange
 
     world = SynFaces(image_size)
@@ -114,7 +116,8 @@ def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int 
         torch.manual_seed(seed)
         net = DepthNet(image_size, nf, border=0).to(device)
     opt = adam(net.parameters(), LR_SUPERVISED)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if decay
+                else None)
     for step in trange(steps, desc="supervised depth net", disable=not progress):
         faces = world.sample(batch, seed=seed, start=step * batch, device=device)
         mask = faces["mask"][:, 0]
@@ -126,11 +129,12 @@ def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int 
         cos = (renderer.normals(pred) * faces["normal"]).sum(-1)
         angle = ((1 - cos) * mask).flatten(1).sum(1) / count
         loss = (sie.mean() + 0.1 * (delta.abs().flatten(1).sum(1) / count).mean()
-                + LAM_SUPERVISED_NORMAL * angle.mean())
+                + lam_normal * angle.mean())
         opt.zero_grad()
         loss.backward()
         opt.step()
-        schedule.step()
+        if schedule is not None:
+            schedule.step()
     return net.eval()
 
 

@@ -58,6 +58,10 @@ def test_supervised_bound_learns_depth():
     assert trained["side"].mean() < 0.7 * null["side"].mean()  # 0.48 of a flat plane's
     # the normals' term: MAD 0.34 of a flat plane's (0.57 without the term)
     assert trained["mad"].mean() < 0.45 * null["mad"].mean()
+    without = bm.train_supervised(60, batch=8, progress=False, lam_normal=0.0)
+    with torch.no_grad():
+        plain = depth_errors(without(faces["image"]), faces["depth"], faces["mask"], r)
+    assert plain["mad"].mean() > 0.5 * null["mad"].mean()
 
 
 def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
