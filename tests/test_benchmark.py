@@ -49,18 +49,21 @@ def test_resume_keeps_finished_work_and_adds_methods(tmp_path, monkeypatch):
 
 def test_supervised_bound_learns_depth():
     faces = SynFaces(64).sample(4, seed=bm.BENCHMARK_SEED)
-    net = bm.train_supervised(60, batch=8, progress=False)
-    with torch.no_grad():
-        pred = net(faces["image"])
     r = Renderer(64)
-    trained = depth_errors(pred, faces["depth"], faces["mask"], r)
-    null = depth_errors(torch.ones_like(pred), faces["depth"], faces["mask"], r)
+
+    def errors(depth):
+        return depth_errors(depth, faces["depth"], faces["mask"], r)
+
+    def trained_errors(**options):
+        net = bm.train_supervised(60, batch=8, progress=False, **options)
+        with torch.no_grad():
+            return errors(net(faces["image"]))
+
+    trained, plain = trained_errors(), trained_errors(lam_normal=0.0)
+    null = errors(torch.ones_like(faces["depth"]))
     assert trained["side"].mean() < 0.7 * null["side"].mean()  # 0.48 of a flat plane's
     # the normals' term: MAD 0.34 of a flat plane's (0.57 without the term)
     assert trained["mad"].mean() < 0.45 * null["mad"].mean()
-    without = bm.train_supervised(60, batch=8, progress=False, lam_normal=0.0)
-    with torch.no_grad():
-        plain = depth_errors(without(faces["image"]), faces["depth"], faces["mask"], r)
     assert plain["mad"].mean() > 0.5 * null["mad"].mean()
 
 
