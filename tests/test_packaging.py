@@ -87,3 +87,13 @@ def test_bench_command_prints_timings():
                           "--batch", "2", "--repeats", "1", "--device", "cpu"],
                          capture_output=True, text=True, check=True).stdout
     assert re.search(r"16×16\s+median\s+[\d.]+ ms", out), out
+
+
+def test_license_is_an_spdx_expression_and_its_file_is_there():
+    # setuptools drops the old `license = {text = ...}` table in 2027: builds would break
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert isinstance(project["license"], str), "project.license must be an SPDX string"
+    assert project["license-files"], "list the license text in project.license-files"
+    for name in project["license-files"]:
+        assert (ROOT / name).is_file(), f"{name} is listed in license-files but missing"
+    assert project["license"].split()[0] in (ROOT / "LICENSE").read_text()
