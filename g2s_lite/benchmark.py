@@ -453,16 +453,26 @@ def drop(out: str | Path, methods: list[str], reason: str,
 
 
 def add_note(out: str | Path, text: str, markdown_out: str | Path | None = None,
-             replace: bool = False) -> dict:
+             replace: bool = False, number: int | None = None) -> dict:
     """Append ``text`` to ``meta.notes`` of ``out`` (shown under the markdown table): what a
     reader must know about how some rows were made. With ``replace`` it becomes the only
-    note (when re-run rows have made the earlier notes wrong)."""
+    note (when re-run rows have made the earlier notes wrong); with ``number`` it takes the
+    place of that note alone (1 is the first), the others kept as they are."""
+    if replace and number is not None:
+        raise ValueError("give replace or number, not both: one replaces every note, the "
+                         "other one of them")
     out = Path(out)
     result, depths = _read(out)
     notes = result["meta"].setdefault("notes", [])
-    if replace:
-        notes.clear()
-    notes.append(text)
+    if number is not None:
+        if not 1 <= number <= len(notes):
+            raise ValueError(f"{out} has {len(notes)} note(s), so there is no note {number} "
+                             f"to replace: number them from 1 (or append a new one)")
+        notes[number - 1] = text
+    else:
+        if replace:
+            notes.clear()
+        notes.append(text)
     _write(result, depths, out, markdown_out)
     return result
 
@@ -543,11 +553,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reason", default=None, help="why --drop removes them (kept in meta)")
     parser.add_argument("--note", default=None, metavar="TEXT",
                         help="append TEXT to the notes of --out (shown under the table) and stop")
-    parser.add_argument("--replace-notes", action="store_true",
-                        help="with --note: TEXT replaces the notes --out has (they went stale)")
+    replacing = parser.add_mutually_exclusive_group()
+    replacing.add_argument("--replace-notes", action="store_true",
+                           help="with --note: TEXT replaces the notes --out has (they went "
+                           "stale)")
+    replacing.add_argument("--replace-note", type=int, default=None, metavar="K",
+                           help="with --note: TEXT replaces note K alone (1 is the first)")
     args = parser.parse_args(argv)
-    if args.replace_notes and args.note is None:
-        parser.error("--replace-notes needs --note (the text that replaces them)")
+    if (args.replace_notes or args.replace_note is not None) and args.note is None:
+        parser.error("--replace-notes and --replace-note need --note (the text that "
+                     "replaces them)")
     edits = [args.merge is not None, args.drop is not None, args.note is not None]
     if any(edits):
         if sum(edits) > 1:
@@ -556,9 +571,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--drop needs --reason (it is kept in the results' meta)")
         if not args.out.exists():
             parser.error(f"{args.out} does not exist: --merge, --drop and --note edit a results file")
-        result = (merge(args.out, args.merge, args.markdown) if args.merge is not None else
-                  drop(args.out, args.drop, args.reason, args.markdown) if args.drop is not None
-                  else add_note(args.out, args.note, args.markdown, args.replace_notes))
+        try:
+            result = (merge(args.out, args.merge, args.markdown) if args.merge is not None else
+                      drop(args.out, args.drop, args.reason, args.markdown)
+                      if args.drop is not None else
+                      add_note(args.out, args.note, args.markdown, args.replace_notes,
+                               args.replace_note))
+        except ValueError as error:  # a note that is not there, a share that does not fit
+            parser.error(str(error))
         print(markdown(result))
         return 0
     if args.threads:

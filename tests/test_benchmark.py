@@ -166,6 +166,22 @@ def test_drop_removes_a_row_for_resume_to_fill_again_and_notes_show(tmp_path, ca
                     "--replace-notes"]) == 0  # the earlier note went stale
     assert json.loads(out.read_text())["meta"]["notes"] == ["made on a GPU"]
     assert "made on a CPU" not in md.read_text()
+    for text in ("rows re-run", "one share resumed"):
+        bm.main(["--out", str(out), "--note", text])
+    assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "two shares resumed",
+                    "--replace-note", "3"]) == 0  # that note alone went stale
+    assert json.loads(out.read_text())["meta"]["notes"] == ["made on a GPU", "rows re-run",
+                                                            "two shares resumed"]
+    assert "one share resumed" not in md.read_text() and "rows re-run" in md.read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        bm.main(["--out", str(out), "--note", "x", "--replace-note", "4"])  # there are three
+    assert "no note 4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bm.main(["--out", str(out), "--note", "x", "--replace-note", "1", "--replace-notes"])
+    with pytest.raises(ValueError, match="not both"):
+        bm.add_note(out, "x", replace=True, number=1)
+    assert len(json.loads(out.read_text())["meta"]["notes"]) == 3  # the refusals changed nothing
     with pytest.raises(SystemExit):
         bm.main(["--out", str(out), "--replace-notes"])  # nothing to replace them with
     with pytest.raises(SystemExit):
