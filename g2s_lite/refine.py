@@ -12,7 +12,10 @@ fitted albedo and light are what the pseudo samples of step 2 will be rendered f
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -499,3 +502,54 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
     f = _factors(nets, image, renderer)
     timings["total"] = sum(timings.values())
     return Reconstruction(image=image, w=w, history=history, timings=timings, **f)
+
+
+def reconstruct_each(image, G: Generator, D: Discriminator | None,
+                     presets: dict[str, str | Preset], workers: int | None = None,
+                     **options) -> dict[str, Reconstruction]:
+    """:func:`reconstruct` once per preset, the runs side by side on a CPU's cores.
+
+    Ablations (with and without symmetry, one prior or another) are independent runs on the
+    same image, and on a CPU one run keeps only one core busy, so they are run in separate
+    processes at once. Each process computes exactly what ``reconstruct(image, G, D,
+    preset=p, **options)`` would, with the same seeds; only the wall time changes. On a
+    GPU, or with ``workers=1``, the runs go one after the other in this process.
+
+    Args:
+        image, G, D, options: as for :func:`reconstruct` (e.g. ``w``, ``seed``,
+            ``perceptual``); progress bars are off in the worker processes.
+        presets: ``{label: preset}``, the runs to make.
+        workers: processes at once (default: one per run, at most one per CPU core; 1 on a
+            GPU).
+
+    Returns:
+        ``{label: Reconstruction}`` in the order of ``presets``.
+    """
+    if not presets:
+        raise ValueError("presets is empty: give at least one {label: preset} to run")
+    on_gpu = G.input.input.device.type != "cpu"
+    if workers is None:
+        workers = 1 if on_gpu else min(len(presets), os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers == 1 or len(presets) == 1:
+        return {label: reconstruct(image, G, D, preset=p, **options)
+                for label, p in presets.items()}
+    if on_gpu:
+        raise ValueError("reconstruct_each runs several processes only on the CPU; on a GPU "
+                         "use workers=1 (the default there)")
+    # each process gets its share of this process's threads, so the cores are not
+    # oversubscribed (and with one thread each, the numbers are bit for bit the serial ones)
+    threads = max(1, torch.get_num_threads() // workers)
+    options = {**options, "progress": False}
+    spawn = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        futures = {label: pool.submit(_reconstruct_in_worker, threads, image, G, D, p, options)
+                   for label, p in presets.items()}
+        return {label: future.result() for label, future in futures.items()}
+
+
+def _reconstruct_in_worker(threads: int, image, G: Generator, D: Discriminator | None,
+                           preset: str | Preset, options: dict) -> Reconstruction:
+    torch.set_num_threads(threads)
+    return reconstruct(image, G, D, preset=preset, **options)

@@ -196,3 +196,41 @@ def test_one_quick_stage_improves_on_the_prior_for_a_synface():
     before = depth_errors(preset.starting_prior()[None], *truth)
     assert after["side"] < 0.8 * before["side"]
     assert after["mad"] < 1.1 * before["mad"]
+
+
+def test_reconstruct_each_side_by_side_gives_the_serial_numbers():
+    """Two runs in two processes are bit for bit the runs one after the other (one torch
+    thread each, as in CI), in the order of the presets; empty or zero-worker calls are
+    refused by name."""
+    import dataclasses
+
+    from g2s_lite import hub
+    from g2s_lite.refine import get_preset, reconstruct, reconstruct_each
+
+    G, D = hub.load("synface64")
+    image = SynFaces(64).sample(1, seed=555)["image"]  # a tuning face
+    quick = get_preset("synface64", quick=True)
+    tiny = dataclasses.replace(
+        quick, step1=tuple(dataclasses.replace(c, steps=3) for c in quick.step1),
+        step2=tuple(dataclasses.replace(c, steps=3, collect=1, batch=4) for c in quick.step2),
+        step3=tuple(dataclasses.replace(c, steps=3, batch=4) for c in quick.step3))
+    presets = {"no mirror": dataclasses.replace(tiny, flip=(False,)), "mirror": tiny}
+    w = G.mean_latent()
+    options = dict(w=w, seed=3, perceptual=PerceptualLoss("ssim"), progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = {k: reconstruct(image, G, D, preset=p, **options) for k, p in presets.items()}
+        both = reconstruct_each(image, G, D, presets, workers=2, **options)
+    finally:
+        torch.set_num_threads(threads)
+    assert list(both) == ["no mirror", "mirror"]
+    for k in presets:
+        assert torch.equal(both[k].depth, serial[k].depth)
+        assert torch.equal(both[k].albedo, serial[k].albedo)
+    # the two presets differ, so a mix-up of the labels could not pass
+    assert not torch.equal(serial["mirror"].depth, serial["no mirror"].depth)
+    with pytest.raises(ValueError, match="presets is empty"):
+        reconstruct_each(image, G, D, {})
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        reconstruct_each(image, G, D, presets, workers=0)
