@@ -529,15 +529,16 @@ def reconstruct_each(image, G: Generator, D: Discriminator | None,
         raise ValueError("presets is empty: give at least one {label: preset} to run")
     on_gpu = G.input.input.device.type != "cpu"
     if workers is None:
-        workers = 1 if on_gpu else min(len(presets), os.cpu_count() or 1)
+        workers = 1 if on_gpu else os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers == 1 or len(presets) == 1:
-        return {label: reconstruct(image, G, D, preset=p, **options)
-                for label, p in presets.items()}
-    if on_gpu:
+    if on_gpu and workers > 1:
         raise ValueError("reconstruct_each runs several processes only on the CPU; on a GPU "
                          "use workers=1 (the default there)")
+    workers = min(workers, len(presets))  # no idle processes
+    if workers == 1:
+        return {label: reconstruct(image, G, D, preset=p, **options)
+                for label, p in presets.items()}
     # each process gets its share of this process's threads, so the cores are not
     # oversubscribed (and with one thread each, the numbers are bit for bit the serial ones)
     threads = max(1, torch.get_num_threads() // workers)

@@ -198,7 +198,7 @@ def test_one_quick_stage_improves_on_the_prior_for_a_synface():
     assert after["mad"] < 1.1 * before["mad"]
 
 
-def test_reconstruct_each_side_by_side_gives_the_serial_numbers():
+def test_reconstruct_each_side_by_side_gives_the_serial_numbers(one_thread):
     """Two runs in two processes are bit for bit the runs one after the other (one torch
     thread each, as in CI), in the order of the presets; empty or zero-worker calls are
     refused by name."""
@@ -217,13 +217,8 @@ def test_reconstruct_each_side_by_side_gives_the_serial_numbers():
     presets = {"no mirror": dataclasses.replace(tiny, flip=(False,)), "mirror": tiny}
     w = G.mean_latent()
     options = dict(w=w, seed=3, perceptual=PerceptualLoss("ssim"), progress=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        serial = {k: reconstruct(image, G, D, preset=p, **options) for k, p in presets.items()}
-        both = reconstruct_each(image, G, D, presets, workers=2, **options)
-    finally:
-        torch.set_num_threads(threads)
+    serial = {k: reconstruct(image, G, D, preset=p, **options) for k, p in presets.items()}
+    both = reconstruct_each(image, G, D, presets, workers=2, **options)
     assert list(both) == ["no mirror", "mirror"]
     for k in presets:
         assert torch.equal(both[k].depth, serial[k].depth)
