@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .refine import PRESETS
+    from .paper import PRESETS
+    from .runtime import quick_mode
 
     parser = argparse.ArgumentParser(
         prog="python -m g2s_lite",
@@ -33,13 +34,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="a .pt file holding the image's latent w (1×style_dim or "
                           "1×n_latent×style_dim); skips the projection")
     rec.add_argument("--preset", default="synface64", choices=sorted(PRESETS),
-                     help="schedules and loss weights (DESIGN §5)")
+                     help="schedules and loss weights (g2s_lite.paper)")
     rec.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
                      help="start A, V, L and the latent encoder from nets pretrained on GAN "
                           "samples (python -m g2s_lite.pretrain; D still starts at the "
                           "prior), as the paper's synthetic-face run does")
-    rec.add_argument("--quick", action="store_true",
-                     help="divide every schedule by ten, as G2S_QUICK=1 does (a preview)")
+    rec.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
+                     help="divide every schedule by ten, a preview (the default when "
+                          "G2S_QUICK=1)")
     rec.add_argument("--seed", type=int, default=0, help="seeds every network and draw")
     rec.add_argument("--device", default=None,
                      help="torch device (default: cuda when available, else cpu)")
@@ -54,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import hub
     from .export import save_reconstruction
-    from .refine import get_preset, reconstruct
-    from .runtime import pick_device, quick_mode
+    from .losses import PerceptualLoss
+    from .method import reconstruct
+    from .paper import get_preset
+    from .runtime import pick_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,19 +78,20 @@ def main(argv: list[str] | None = None) -> int:
                   f"{G.style_dim}", file=sys.stderr)
             return 2
         w = w.reshape(1, *w.shape[-2:]) if w.dim() == 3 else w.reshape(1, -1)
-    preset = get_preset(args.preset, quick=args.quick or quick_mode())
-    start = prior = None
+    preset = get_preset(args.preset, quick=args.quick)
+    nets = encoder = None
     if args.pretrained is not None:
         from .pretrain import Pretrained
         try:
             start = Pretrained.load(args.pretrained, G, device)
+            nets, encoder = start.starting_nets(preset, args.seed), start.encoder
         except (OSError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        prior = start.depth_start(preset)
     print(f"reconstructing {args.image} with {args.weights} on {device}, preset {preset.name}")
     rec = reconstruct(args.image, G, D, w=w, preset=preset, progress=not args.no_progress,
-                      seed=args.seed, start=start, prior=prior)
+                      seed=args.seed, nets=nets, encoder=encoder,
+                      perceptual=PerceptualLoss("auto"))
     paths = save_reconstruction(rec, args.out)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +
           ", ".join(p.name for p in paths.values()) + f" to {args.out}")

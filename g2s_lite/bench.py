@@ -14,7 +14,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .render import MAX_DEPTH, MIN_DEPTH, Renderer
+from .paper import MAX_DEPTH, MIN_DEPTH
+from .render import Renderer
+from .runtime import quick_mode
 
 
 def _inputs(size: int, batch: int, device: torch.device, seed: int = 0):
@@ -54,11 +56,12 @@ def time_render(size: int, batch: int = 16, device: str = "cpu", repeats: int = 
     return {"median_ms": statistics.median(times), "min_ms": min(times)}
 
 
-def time_reconstruct(preset: str = "synface64", quick: bool | None = None, device: str = "cpu",
+def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str = "cpu",
                      seed: int = 2024, progress: bool = True) -> dict[str, float]:
-    """Seconds per part of :func:`~g2s_lite.refine.reconstruct` on one SynFace."""
+    """Seconds per part of :func:`~g2s_lite.method.reconstruct` on one SynFace."""
     from . import hub
-    from .refine import get_preset, reconstruct
+    from .method import reconstruct
+    from .paper import get_preset
     from .synth import SynFaces
 
     the_preset = get_preset(preset, quick)
@@ -85,13 +88,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="cpu and/or cuda (default: cpu, plus cuda when available)")
     q = sub.add_parser("reconstruct", help="the whole method on one SynFace, seconds per part")
     q.add_argument("--preset", default="synface64", help="preset (default synface64)")
-    q.add_argument("--quick", action="store_true", help="the quick schedule (as G2S_QUICK=1)")
+    q.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
+                   help="the quick schedule (the default when G2S_QUICK=1)")
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     if args.what == "reconstruct":
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-        t = time_reconstruct(args.preset, True if args.quick else None, device)
+        t = time_reconstruct(args.preset, args.quick, device)
         print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}, "
               f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
               f"torch {torch.__version__}")

@@ -53,7 +53,7 @@ def save_obj(path: str | Path, depth: Tensor, albedo: Tensor | None = None,
 
 def save_reconstruction(rec, out: str | Path, frames: int = 15) -> dict[str, Path]:
     """Write the files listed in the module docstring for a
-    :class:`~g2s_lite.refine.Reconstruction`; returns their paths by name."""
+    :class:`~g2s_lite.method.Reconstruction`; returns their paths by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     renderer = Renderer(rec.depth.shape[-1])

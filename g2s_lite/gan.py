@@ -454,6 +454,16 @@ class Generator(nn.Module):
         # Not persistent, so state dicts keep exactly the checkpoint's keys.
         self.register_buffer("w_avg", None, persistent=False)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the generator's weights are (and so where its inputs must be)."""
+        return self.input.input.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The generator's floating-point type."""
+        return self.input.input.dtype
+
     def noise_resolutions(self) -> list[int]:
         """Resolution of noise map i: 4, 8, 8, 16, 16, …, size, size."""
         return [2 ** ((i + 5) // 2) for i in range(self.num_layers)]
@@ -490,8 +500,7 @@ class Generator(nn.Module):
         """
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.style_dim, generator=gen)
-        ref = self.input.input
-        self.w_avg = self.mapping(z.to(ref.device, ref.dtype)).mean(0, keepdim=True)
+        self.w_avg = self.mapping(z.to(self.device, self.dtype)).mean(0, keepdim=True)
         return self.w_avg
 
     # ------------------------------------------------------------------ synthesis

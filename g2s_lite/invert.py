@@ -9,7 +9,7 @@ pseudo samples where these are defined (mask Mᵢ):
 
     L₂ = ‖Mᵢ ⊙ (G(w + Δwᵢ) − Ĩᵢ)‖₁ + Σ_{k≤4} ‖Mᵢ ⊙ (D_k(G(w + Δwᵢ)) − D_k(Ĩᵢ))‖₁ + λ‖Δwᵢ‖²
 
-Two devices keep Δw small and on the manifold (DESIGN §5):
+Two devices keep Δw small and on the manifold (the paper's choices):
 
 * *relative encoding*: E predicts e = E(Ĩᵢ) − E(I), so the image itself maps to no change;
 * the offset is added at a hidden layer h of the mapping network and carried through its
@@ -31,17 +31,12 @@ from torch import Tensor, nn
 
 from .gan import Discriminator, Generator, frozen
 from .losses import PerceptualLoss, discriminator_feature_loss, photometric_l1
-from .nets import LR, LatentEncoder, adam
-from .pseudo import PSEUDO_VIEWS, SYNFACE_LIGHTS, LightRanges, ViewRanges, render_pseudo, \
-    sample_lights, sample_views
 from .images import check_image, to_size
+from .nets import LatentEncoder, adam
+from .paper import D_BLOCKS, ProjectConfig, Step2Config
+from .pseudo import sample_pseudo
 from .render import Renderer
-
-#: Weight of ‖Δw‖² in step 2 (DESIGN §5).
-LAM_OFFSET = 0.01
-#: Discriminator blocks compared by the feature loss (DESIGN §5).
-D_BLOCKS = 4
-
+from .runtime import seeded
 
 # ----------------------------------------------------------------------------- helpers
 def generate(G: Generator, w: Tensor, size: int | None = None) -> Tensor:
@@ -77,7 +72,7 @@ class LatentOffsetEncoder(nn.Module):
     Args:
         G: the generator whose mapping network carries the offsets (not stored: pass it to
             :meth:`forward`; E never trains it).
-        f1_d: mapping layers that carry the offset (DESIGN §5: 8 synthetic, 2 real faces).
+        f1_d: mapping layers that carry the offset (the paper: 8 synthetic, 2 real faces).
         nf: encoder width (the paper: 32).
         relative: encode E(Ĩ) − E(I) (the paper's choice) rather than E(Ĩ).
     """
@@ -87,9 +82,8 @@ class LatentOffsetEncoder(nn.Module):
         super().__init__()
         self.start, self.relative = offset_start(G, f1_d), relative
         self.encoder = LatentEncoder(G.style_dim, image_size or G.size, nf)
-        ref = G.input.input
         with torch.no_grad():
-            h = G.mapping(torch.zeros(1, G.style_dim, device=ref.device, dtype=ref.dtype),
+            h = G.mapping(torch.zeros(1, G.style_dim, device=G.device, dtype=G.dtype),
                           0, self.start)
         self.register_buffer("center_h", h)
 
@@ -115,24 +109,6 @@ def invert_pseudo(encoder: LatentOffsetEncoder, G: Generator, w: Tensor, pseudo:
 
 
 # ----------------------------------------------------------------------------- step 2
-@dataclass(frozen=True)
-class Step2Config:
-    """Schedule of step 2 (DESIGN §5: 500 steps, batch 16, Adam 1e-4, λ 0.01, F1_d 8 on
-    synthetic faces; 100 batches of projected samples collected for step 3)."""
-
-    steps: int = 500
-    batch: int = 16
-    lr: float = LR
-    lam_offset: float = LAM_OFFSET
-    d_blocks: int = D_BLOCKS
-    f1_d: int = 8
-    relative: bool = True
-    nf: int = 32  #: encoder width
-    collect: int = 100  #: batches of projected samples collected afterwards
-    views: ViewRanges = PSEUDO_VIEWS
-    lights: LightRanges = SYNFACE_LIGHTS
-
-
 @dataclass
 class Step2Result:
     """What step 2 made: the trained encoder, the ``history`` of its loss terms, and the
@@ -156,19 +132,6 @@ def make_encoder(G: Generator, config: Step2Config, image_size: int,
     """A fresh latent-offset encoder for ``G`` with ``config``'s F1_d, width and relativity."""
     return LatentOffsetEncoder(G, config.f1_d, config.nf, config.relative,
                                image_size=image_size).to(device)
-
-
-def sample_pseudo(renderer: Renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
-                  views: ViewRanges = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
-                  generator: torch.Generator | None = None
-                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``n`` pseudo samples of the factors (random views; random lights around the image's
-    own ``light`` ``1×4``): (images ``n×3×S×S``, masks ``n×1×S×S``, views, lights)."""
-    v = sample_views(n, views, generator).to(depth)
-    l = sample_lights(n, light.detach().cpu()[0, :2], lights, generator).to(depth)
-    with torch.no_grad():
-        images, masks = render_pseudo(renderer, depth, albedo, v, l)
-    return images, masks, v, l
 
 
 def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth: Tensor,
@@ -202,8 +165,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     albedo, light = albedo.detach(), light.detach()
     gen = torch.Generator().manual_seed(seed)
     if encoder is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             encoder = make_encoder(G, config, size, device)
     opt = adam(encoder.encoder.parameters(), config.lr)
     history: list[dict[str, float]] = []
@@ -244,20 +206,6 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
 
 
 # ----------------------------------------------------------------------------- projection
-@dataclass(frozen=True)
-class ProjectConfig:
-    """Optimisation-based projection (the StyleGAN2 projector's recipe, simplified): Adam
-    on w with a learning rate that ramps up and then down, and Gaussian noise added to w
-    early on so the search explores before it settles."""
-
-    steps: int = 300
-    lr: float = 0.05
-    lam_perc: float = 1.0  #: weight of the perceptual (or discriminator-feature) term
-    noise: float = 0.05  #: initial w-noise, in units of the spread of w
-    noise_ramp: float = 0.75  #: fraction of the steps over which that noise decays to 0
-    w_plus: bool = False  #: optimise one w per layer (W+) instead of one w (W)
-
-
 def latent_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
     """The StyleGAN2 projector's learning rate at fraction ``t`` of the steps: a linear ramp
     up over the first ``rampup``, a cosine ramp down over the last ``rampdown``."""
@@ -267,9 +215,9 @@ def latent_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05)
 
 
 def project(image: Tensor, G: Generator, D: Discriminator | None = None,
-            steps: int | None = None, mask: Tensor | None = None,
-            config: ProjectConfig = ProjectConfig(), perceptual: PerceptualLoss | None = None,
-            seed: int = 0, progress: bool = True) -> tuple[Tensor, Tensor]:
+            config: ProjectConfig = ProjectConfig(), mask: Tensor | None = None,
+            perceptual: PerceptualLoss | None = None, seed: int = 0,
+            progress: bool = True) -> tuple[Tensor, Tensor]:
     """Find w whose GAN image matches ``image``.
 
     Loss: masked L1 + λ·(discriminator-feature L1 over four blocks when ``D`` is given,
@@ -282,10 +230,10 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
         image: ``B×3×S×S`` (or ``3×S×S``) in [−1, 1]; resized to the GAN's size if needed.
         G: the generator (frozen); ``G.w_avg`` (or a fresh :meth:`mean_latent`) is the start.
         D: its discriminator, for the feature loss.
-        steps: optimisation steps (default ``config.steps``).
         mask: ``B×1×S×S``, where the image counts (default everywhere).
-        config: schedule; ``config.w_plus`` for one w per layer.
-        perceptual: used when ``D`` is None.
+        config: schedule (``config.steps``; a preset's is ``preset.project``);
+            ``config.w_plus`` for one w per layer.
+        perceptual: used when ``D`` is None (default ``PerceptualLoss()``).
         seed: seeds the w-noise.
         progress: show a progress bar.
 
@@ -301,12 +249,12 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
         raise ValueError(f"project: image must be B×3×H×W in [−1, 1], got {shape}")
     for one in image:
         check_image(one)
-    steps = config.steps if steps is None else steps
+    steps = config.steps
     size, device = image.shape[-1], image.device
     target = to_size(image, G.size)
     mask_g = None if mask is None else to_size(mask.to(image), G.size)
     if D is None:
-        perceptual = perceptual or PerceptualLoss("auto")
+        perceptual = perceptual or PerceptualLoss()
     with torch.no_grad():
         center = G.w_avg if getattr(G, "w_avg", None) is not None else G.mean_latent()
         spread = ((G.mapping(torch.randn(1000, G.style_dim,

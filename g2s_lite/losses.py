@@ -1,9 +1,10 @@
 """Losses of the three steps — Chapters 2, 5 and 6.
 
 - :func:`photometric_l1`: mean absolute difference on a mask (the renderer's valid pixels).
-- :class:`PerceptualLoss`: LPIPS-VGG as in the paper, wherever its weights can be had; else
-  a structural fallback (SSIM, through kornia) chosen automatically and announced once;
-  or the GAN discriminator's features. Chosen with ``kind``.
+- :class:`PerceptualLoss`: SSIM (through kornia) by default, the same on every machine;
+  LPIPS-VGG as in the paper with ``kind="auto"`` wherever its weights can be had (else SSIM,
+  announced once); or the GAN discriminator's features. Chosen with ``kind``, explicitly: the
+  chapters and command lines choose ``"auto"``.
 - :func:`smoothness`: L1 of second differences (depth and diffuse shading in steps 1 and 3).
 - :func:`discriminator_feature_loss`: L1 between the discriminator's features of two images
   (first four blocks, masked), step 2's reconstruction term.
@@ -129,14 +130,17 @@ class PerceptualLoss(nn.Module):
     """A perceptual distance between images in [−1, 1], masked.
 
     Args:
-        kind: "auto" (LPIPS where its weights are available, else SSIM — announced once),
-            "lpips", "ssim" or "discriminator".
+        kind: "ssim" (the default: the same loss on every machine), "auto" (LPIPS where
+            its weights are available, else SSIM — announced once: what a notebook or a
+            command line chooses), "lpips" or "discriminator". The method's functions use
+            the default when given no loss; pass ``PerceptualLoss("auto")`` to them for the
+            paper's LPIPS wherever it can be had.
         discriminator: for "discriminator", a module with ``features(images, n)``.
         n_blocks: discriminator blocks to compare.
         ssim_window: SSIM window size in pixels.
     """
 
-    def __init__(self, kind: str = "auto", discriminator: nn.Module | None = None,
+    def __init__(self, kind: str = "ssim", discriminator: nn.Module | None = None,
                  n_blocks: int = 4, ssim_window: int = 7) -> None:
         super().__init__()
         if kind not in PERCEPTUAL_KINDS:

@@ -9,7 +9,7 @@ the light net L are encoders. Each wrapper turns raw outputs into the renderer's
   range, the border stops the surface from curling at the image edge);
 - albedo: tanh, in [−1, 1];
 - view: tanh scaled to ±60° rotations and ±0.1 sideways/vertical translations, none in
-  depth (DESIGN §5, and the paper's configurations);
+  depth (the paper's configurations; :mod:`~g2s_lite.paper`);
 - light: ambient and diffuse strengths in [0, 1] (tanh/2 + 1/2), direction (dx, dy) in [−1, 1].
 
 The latent encoder E (step 2) is a residual encoder that maps an image to a vector of the
@@ -22,36 +22,22 @@ GroupNorm uses 4 channels per group at every width, as the paper's networks do.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .render import MAX_DEPTH, MIN_DEPTH
-
-#: Adam learning rate of every network the method trains (DESIGN §5).
-LR = 1e-4
+from .paper import (LR, MAX_DEPTH, MIN_DEPTH, ROTATION_RANGE_DEG, WEIGHT_DECAY,
+                    XY_TRANSLATION_RANGE, Z_TRANSLATION_RANGE, paper_width)
+from .runtime import seeded
 
 
 def adam(params, lr: float = LR) -> torch.optim.Adam:
-    """The optimiser of all the method's networks: Adam (0.9, 0.999), weight decay 5e-4."""
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), weight_decay=5e-4)
-
-
-#: Ranges the view net's tanh outputs are scaled to (DESIGN §5).
-ROTATION_RANGE_DEG = 60.0
-XY_TRANSLATION_RANGE = 0.1
-#: V does not move the object in depth: the paper's configurations (``synface.yml`` and
-#: ``celeba.yml``) set ``z_translation_range: 0``. With ±0.1, the pretrained V pulled every
-#: face about 0.08 nearer, undoing the seating of the prior, and the faces it pulled to the
-#: limit failed most (Chapter 7).
-Z_TRANSLATION_RANGE = 0.0
-
-
-def paper_width(image_size: int) -> int:
-    """The paper's first-layer width for an image size: 64 at 64 px, 32 at 128 px."""
-    return max(4096 // image_size, 16)
+    """The optimiser of all the method's networks: Adam (0.9, 0.999) with the paper's
+    weight decay."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), weight_decay=WEIGHT_DECAY)
 
 
 def _check_size(image_size: int) -> int:
@@ -285,3 +271,30 @@ def init_depth_to_prior(depth_net: DepthNet, image: Tensor, prior: Tensor, steps
         opt.step()
         history.append(loss.item())
     return history
+
+
+# ----------------------------------------------------------------------------- the four nets
+@dataclass
+class Nets:
+    """The four networks that factor an image (Chapter 2): depth D, albedo A, view V, light L."""
+
+    depth: DepthNet
+    albedo: AlbedoNet
+    view: ViewNet
+    light: LightNet
+
+    @classmethod
+    def create(cls, image_size: int, nf: int | None, seed: int = 0,
+               device: torch.device | str = "cpu", prior: Tensor | None = None) -> "Nets":
+        """Fresh nets, seeded; with ``prior`` (``S×S``) D starts exactly at it
+        (:meth:`DepthNet.start_at`)."""
+        with seeded(seed):
+            nets = cls(DepthNet(image_size, nf).to(device), AlbedoNet(image_size, nf).to(device),
+                       ViewNet(image_size, nf).to(device), LightNet(image_size, nf).to(device))
+        if prior is not None:
+            nets.depth.start_at(prior.to(device))
+        return nets
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for net in (self.depth, self.albedo, self.view, self.light)
+                for p in net.parameters()]

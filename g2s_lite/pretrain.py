@@ -15,11 +15,13 @@ with the shared D, A, V, L and one shared latent-offset encoder E; the schedule 
 preset's, with fewer steps per visit. With ``joint`` (the paper's ``joint_train``), step 3
 waits until every image of the round has had steps 1 and 2, and then trains on all of them
 together, several images in every step, as the paper's 8 processes do with one image each.
-:func:`~g2s_lite.refine.reconstruct` takes the result as ``start=`` and works on a copy of it.
+:meth:`Pretrained.starting_nets` gives :func:`~g2s_lite.method.reconstruct` its ``nets=``
+(and the encoder its ``encoder=``); the reconstruction trains copies.
 """
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -30,14 +32,16 @@ import torch
 from torch import Tensor
 
 from .gan import Discriminator, Generator
-from .invert import LatentOffsetEncoder, generate, make_encoder, step2
+from .invert import LatentOffsetEncoder, generate, make_encoder
 from .losses import PerceptualLoss
-from .refine import (Nets, Preset, Step3Config, get_preset, step1, step3, step3_loss,
-                     step3_optimizer)
+from .method import run_stage
+from .nets import Nets
+from .paper import Preset, Step3Config, get_preset, quick_length
+from .prior import starting_prior
+from .refine import step3_loss, step3_optimizer
 from .render import Renderer
-from .runtime import quick_mode
 
-#: The fields of :class:`~g2s_lite.refine.Nets`, as they are stored in a file.
+#: The fields of :class:`~g2s_lite.nets.Nets`, as they are stored in a file.
 NET_NAMES = tuple(f.name for f in fields(Nets))
 
 #: Truncation ψ of the training samples: typical faces, as the paper's training faces are
@@ -68,8 +72,11 @@ class PretrainConfig:
     images_per_step: int = 4
 
     def quick(self) -> "PretrainConfig":
-        """A few visits of a few steps, for tests and quick mode."""
-        return replace(self, images=2, rounds=1, step1=3, step2=3, collect=1, step3=3)
+        """Quick mode: every length cut by :func:`~g2s_lite.paper.quick_length`."""
+        cut = quick_length
+        return replace(self, images=cut(self.images), rounds=cut(self.rounds),
+                       step1=cut(self.step1), step2=cut(self.step2), collect=cut(self.collect),
+                       step3=cut(self.step3))
 
 
 @dataclass
@@ -81,21 +88,34 @@ class Pretrained:
     encoder: LatentOffsetEncoder
     meta: dict = field(default_factory=dict)
 
-    def depth_start(self, preset: Preset) -> Tensor:
-        """The prior D restarts at when a reconstruction starts from these nets (its
-        ``prior=``): ``preset.starting_prior()``, so D starts where a fresh-net run's does and
-        only A, V, L and E are carried over. Our pretraining's D draws one average face for
-        every image (Chapter 7); the paper resets D to its pretrained weights too, but with
-        ours that start was worse (4 tuning faces: SIDE 1.17 → 1.58, MAD 15.6° both ways).
-        This is the one place to change once a longer pretraining gives a D that reads faces."""
-        return preset.starting_prior()
+    def starting_nets(self, preset: Preset, seed: int = 0, prior: Tensor | None = None
+                      ) -> Nets:
+        """The nets a reconstruction with ``preset`` starts from (its ``nets=``): copies of
+        A, V and L, and D fresh at ``prior`` (default :func:`~g2s_lite.prior.starting_prior`),
+        seeded with ``seed`` as a fresh-net run's D is.
+
+        Why D starts fresh: our pretraining's D draws one average face for every image
+        (Chapter 7); the paper resets D to its pretrained weights too, but with ours that start
+        was worse (4 tuning faces: SIDE 1.17 → 1.58, MAD 15.6° both ways). This is the one
+        place to change once a longer pretraining gives a D that reads faces.
+        """
+        made_for = self.meta.get("preset")
+        if made_for != preset.base_name:
+            raise ValueError(f"the pretrained nets were made for preset {made_for!r}, not "
+                             f"{preset.base_name!r}; pretrain for this preset or choose "
+                             f"preset={made_for!r}")
+        device = next(self.nets.depth.parameters()).device
+        prior = starting_prior(preset) if prior is None else prior
+        fresh = Nets.create(preset.image_size, preset.nf, seed, device, prior)
+        return replace(copy.deepcopy(self.nets), depth=fresh.depth)
 
     def copy(self) -> "Pretrained":
         """An independent copy (a reconstruction trains its nets in place)."""
         return Pretrained(copy.deepcopy(self.nets), copy.deepcopy(self.encoder), dict(self.meta))
 
     def save(self, path: str | Path, half: bool = True) -> None:
-        """Write the weights and ``meta`` (loadable with ``weights_only=True``).
+        """Write the weights and ``meta`` (loadable with ``weights_only=True``), atomically: a
+        run stopped while writing leaves the previous file whole.
 
         ``half`` stores the weights at half precision (10 MB instead of 20 MB for synface64);
         they are loaded back to full precision, so use the file, not the nets in memory, for
@@ -109,7 +129,10 @@ class Pretrained:
             weights = {k: {n for n, _ in m.named_parameters()} for k, m in modules.items()}
             state = {k: {n: t.half() if n in weights[k] else t for n, t in v.items()}
                      for k, v in state.items()}
-        torch.save({"state": state, "meta": self.meta}, path)
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        torch.save({"state": state, "meta": self.meta}, partial)
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: str | Path, G: Generator, device: torch.device | str = "cpu"
@@ -133,7 +156,7 @@ class Pretrained:
         preset = get_preset(meta.get("preset", "synface64"), quick=False)
         size = preset.image_size
         # the prior only creates D's prior buffers; the file's values replace them
-        nets = Nets.create(size, preset.nf, 0, device, prior=preset.starting_prior())
+        nets = Nets.create(size, preset.nf, 0, device, prior=starting_prior(preset))
         encoder = make_encoder(G, preset.step2[0], size, device)
         ranges = nets.view.scale.clone()
         try:
@@ -157,8 +180,7 @@ def training_latents(G: Generator, n: int, seed: int) -> Tensor:
     """``n`` latents w ``n×style_dim`` of typical GAN samples (truncated by
     :data:`TRUNCATION` towards the mean w)."""
     gen = torch.Generator().manual_seed(seed)
-    ref = G.input.input
-    z = torch.randn(n, G.style_dim, generator=gen).to(ref)
+    z = torch.randn(n, G.style_dim, generator=gen).to(G.device, G.dtype)
     with torch.no_grad():
         w = G.mapping(z)
         center = G.mean_latent() if G.w_avg is None else G.w_avg
@@ -166,17 +188,21 @@ def training_latents(G: Generator, n: int, seed: int) -> Tensor:
 
 
 def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synface64",
-             config: PretrainConfig | None = None, perceptual: PerceptualLoss | None = None,
+             config: PretrainConfig = PretrainConfig(), perceptual: PerceptualLoss | None = None,
              progress: bool = True,
              on_round: Callable[[int, "Pretrained"], None] | None = None) -> Pretrained:
     """GAN2Shape on many GAN samples at once, with shared nets (the paper's pretraining).
 
+    Every visit of an image is one stage (:func:`~g2s_lite.method.run_stage`) with the shared
+    nets and encoder. With ``config.joint`` the visits stop after step 2, and at the end of
+    each round step 3 trains on all the round's images together (:func:`step3_joint`).
+
     Args:
         G, D: the GAN (frozen); D gives step 2 its feature loss.
-        preset: whose networks, prior, symmetry and loss weights to use (its first stage).
-        config: how long (default :class:`PretrainConfig`, cut by
-            :meth:`PretrainConfig.quick` in quick mode).
-        perceptual: default ``PerceptualLoss("auto")``.
+        preset: whose networks, prior, symmetry and loss weights to use (its first stage);
+            its schedule lengths are replaced by ``config``'s.
+        config: how long (quick mode: ``PretrainConfig().quick()``).
+        perceptual: default ``PerceptualLoss()`` (SSIM).
         progress: a progress bar over the steps.
         on_round: called after every round with the round's index (from 0) and a copy of the
             nets as they are then (with ``meta`` so far), e.g. to save them: how the nets
@@ -184,56 +210,53 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     """
     from tqdm.auto import tqdm
 
-    preset = get_preset(preset, quick=False)  # pretraining has its own quick cut, below
-    config = config or (PretrainConfig().quick() if quick_mode() else PretrainConfig())
-    device = G.input.input.device
+    preset = _visit_preset(get_preset(preset), config)
     size = preset.image_size
     renderer = Renderer(size)
-    perceptual = perceptual or PerceptualLoss("auto")
+    perceptual = perceptual or PerceptualLoss()
     ws = training_latents(G, config.images, config.seed)
     with torch.no_grad():
         images = generate(G, ws, size)
-    nets = Nets.create(size, preset.nf, config.seed, device, prior=preset.starting_prior())
-    c1, c2, c3 = preset.for_stage(0)
-    c1, c3 = replace(c1, steps=config.step1), replace(c3, steps=config.step3)
-    c2 = replace(c2, steps=config.step2, collect=config.collect)
+    nets = Nets.create(size, preset.nf, config.seed, G.device, prior=starting_prior(preset))
     encoder = None
     start = time.perf_counter()
-    visits = [(r, k) for r in range(config.rounds) for k in range(config.images)]
-    collected: list[tuple[Tensor, Tensor]] = []  # joint: the round's (projected, masks), in order
+    per_visit = config.step1 + config.step2 + config.step3
     # counted in steps, so that the joint step 3 moves the bar as the visits do
-    bar = tqdm(total=len(visits) * (config.step1 + config.step2 + config.step3),
+    bar = tqdm(total=config.rounds * config.images * per_visit,
                desc="pretraining on GAN samples", unit="step", disable=not progress)
-    def made(seconds: float, rounds: int) -> dict:
-        return {"preset": preset.name, "config": asdict(replace(config, rounds=rounds)),
-                "truncation": TRUNCATION, "seconds": seconds, "device": str(device),
-                "torch": str(torch.__version__)}
 
-    for r, k in visits:
-        seed = config.seed + r * config.images + k
-        image = images[k:k + 1]
-        with torch.no_grad():
-            depth, view = nets.depth(image), nets.view(image)
-        s1 = step1(image, depth, c1, perceptual, renderer, seed, False,
-                   albedo_net=nets.albedo, light_net=nets.light, view=view)
-        s2 = step2(image, ws[k:k + 1], G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
-                   False, encoder=encoder)
-        encoder = s2.encoder
+    def made(rounds: int) -> dict:
+        return {"preset": preset.base_name, "config": asdict(replace(config, rounds=rounds)),
+                "truncation": TRUNCATION, "seconds": time.perf_counter() - start,
+                "device": str(G.device), "torch": str(torch.__version__)}
+
+    for r in range(config.rounds):
+        collected = []  # joint: the round's (projected, masks), in image order
+        for k in range(config.images):
+            seed = config.seed + r * config.images + k
+            visit = run_stage(images[k:k + 1], ws[k:k + 1], G, D, nets, preset, 0, encoder,
+                              perceptual, renderer, seed, progress=False,
+                              step3_too=not config.joint)
+            encoder = visit.step2.encoder
+            collected.append((visit.step2.projected, visit.step2.masks))
+            bar.update(config.step1 + config.step2 + (0 if config.joint else config.step3))
         if config.joint:
-            collected.append((s2.projected, s2.masks))
-        else:
-            step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer, seed, False)
-        bar.update(config.step1 + config.step2 + (0 if config.joint else config.step3))
-        if config.joint and k == config.images - 1:  # the round's steps 1 and 2 are done
             projected, masks = (torch.stack(parts) for parts in zip(*collected))
-            step3_joint(images, projected, masks, nets, c3, config.step3 * config.images,
-                        config.images_per_step, perceptual, renderer, config.seed + r,
-                        on_step=bar.update)
-            collected.clear()
-        if on_round is not None and k == config.images - 1:
-            on_round(r, Pretrained(nets, encoder, made(time.perf_counter() - start, r + 1)).copy())
+            step3_joint(images, projected, masks, nets, preset.for_stage(0)[2],
+                        config.step3 * config.images, config.images_per_step, perceptual,
+                        renderer, config.seed + r, on_step=bar.update)
+        if on_round is not None:
+            on_round(r, Pretrained(nets, encoder, made(r + 1)).copy())
     bar.close()
-    return Pretrained(nets, encoder, made(time.perf_counter() - start, config.rounds))
+    return Pretrained(nets, encoder, made(config.rounds))
+
+
+def _visit_preset(preset: Preset, config: PretrainConfig) -> Preset:
+    """``preset`` with its first stage cut to one visit's lengths."""
+    c1, c2, c3 = preset.for_stage(0)
+    return replace(preset, stages=1, step1=(replace(c1, steps=config.step1),) * 2,
+                   step2=(replace(c2, steps=config.step2, collect=config.collect),) * 2,
+                   step3=(replace(c3, steps=config.step3),) * 2)
 
 
 def step3_joint(images: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
@@ -294,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from . import hub
+    from .runtime import pick_device, quick_mode
 
     defaults = PretrainConfig()
     parser = argparse.ArgumentParser(
@@ -311,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--joint", action=argparse.BooleanOptionalAction, default=defaults.joint,
                         help="PretrainConfig.joint: step 3 on all images together, several "
                              "images in every step (the paper's joint_train)")
+    parser.add_argument("--quick", action=argparse.BooleanOptionalAction,
+                        default=quick_mode(),
+                        help="cut every length by ten (the default when G2S_QUICK=1)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
     parser.add_argument("--save-rounds", action="store_true",
@@ -318,19 +345,25 @@ def main(argv: list[str] | None = None) -> int:
                              "before its suffix (K from 1), to measure how they change with "
                              "the length of pretraining")
     args = parser.parse_args(argv)
+    if args.out.is_dir() or not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: give a file in an existing folder")
+    try:
+        preset = get_preset(args.preset)
+    except ValueError as err:
+        parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .runtime import pick_device
     G, D = hub.load("synface64", device=pick_device(args.device))
     config = PretrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
+    if args.quick:
+        config = config.quick()
     command = "python -m g2s_lite.pretrain " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def save_round(r: int, nets: Pretrained) -> None:
         nets.meta["command"] = command
         nets.save(round_path(args.out, r + 1))
 
-    # the defaults are cut in quick mode like every schedule; explicit lengths are kept
-    result = pretrain(G, D, args.preset, None if config == defaults else config,
+    result = pretrain(G, D, preset, config, PerceptualLoss("auto"),
                       on_round=save_round if args.save_rounds else None)
     result.meta["command"] = command
     result.save(args.out)

@@ -23,11 +23,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .render import MAX_DEPTH, MIN_DEPTH, Renderer
+from .paper import MAX_DEPTH, MIN_DEPTH, PRIOR_FAR, PRIOR_NEAR, PRIOR_RADIUS, Preset
+from .render import Renderer
 from .synth import gaussian_blur
 
-#: The paper's ellipsoid (DESIGN §5): apex depth, rim and background depth, sphere radius.
-NEAR, FAR, RADIUS = 0.91, 1.02, 0.4
 #: Default object box for SynFaces heads, in normalised image coordinates [−1, 1]
 #: (top, left, bottom, right): the average head of :mod:`g2s_lite.synth`.
 SYNFACE_BOX = (-0.94, -0.74, 1.0, 0.74)
@@ -68,7 +67,7 @@ def _cap(rho: Tensor, near: float, far: float, radius: float) -> Tensor:
 
 
 def make_prior(kind: str, image_size: int, box: Box | None = None, *,
-               near: float = NEAR, far: float = FAR, radius: float = RADIUS,
+               near: float = PRIOR_NEAR, far: float = PRIOR_FAR, radius: float = PRIOR_RADIUS,
                shift: float | None = None, sigma: float | None = None) -> Tensor:
     """A prior depth map ``H×W`` in [0.9, 1.1] (smaller is nearer).
 
@@ -121,3 +120,24 @@ def make_prior(kind: str, image_size: int, box: Box | None = None, *,
     if kind == "weak":
         depth = far - (far - depth) / 2
     return depth
+
+
+def starting_prior(preset: Preset, kind: str | None = None, **options) -> Tensor:
+    """The prior depth ``S×S`` a reconstruction with ``preset`` starts from:
+    ``make_prior(kind or preset.prior, S, **options) + preset.prior_shift``.
+
+    Why the shift: views rotate about a fixed point (``Renderer.rot_center_depth``, 1.0), so
+    where a shape sits relative to it decides what a turn looks like. SynFaces put the middle
+    of a head's depth at about 1.0; the paper's ellipsoid (0.91 to 1.02) sits in front of
+    that point, and turned, it slides across the image more than it turns. A pose regressor
+    trained on SynFaces reads pseudo samples of the paper's ellipsoid as turned by about 0.1
+    of their sampled yaw, and those of the ellipsoid moved back by 0.07 by about 0.9; the
+    GAN's projected samples then turn too, and V finds the pose
+    (:data:`~g2s_lite.paper.SYNFACE_PRIOR_SHIFT`).
+
+    >>> from g2s_lite.paper import get_preset
+    >>> p = starting_prior(get_preset("synface64"))
+    >>> round(p.min().item(), 2), round(p.max().item(), 2)
+    (0.98, 1.09)
+    """
+    return make_prior(kind or preset.prior, preset.image_size, **options) + preset.prior_shift

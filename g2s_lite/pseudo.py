@@ -3,8 +3,9 @@
 The paper renders the current shape under random viewpoints and lightings. Its random
 light perturbs the image's own light: a diffuse change r is drawn uniformly, the diffuse
 strength becomes b + r and the ambient strength a + α·r (α < 0 keeps the overall
-brightness roughly constant), and the direction (dx, dy) is drawn uniformly. DESIGN §5
-lists the ranges for synthetic and real faces; they live here and nowhere else.
+brightness roughly constant), and the direction (dx, dy) is drawn uniformly. The ranges for
+synthetic and real faces, and the random views' ranges, are the paper's numbers: they live in
+:mod:`~g2s_lite.paper`.
 
 SynFaces (the book's synthetic world) draws its lights with the same recipe around a fixed
 base light, so the world's lighting matches what the method expects.
@@ -12,53 +13,11 @@ base light, so the world's lighting matches what the method expects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class LightRanges:
-    """The paper's random-light recipe (DESIGN §5).
-
-    Attributes:
-        dx, dy: uniform ranges of the direction components (l = normalize(dx, dy, 1)).
-        diffuse: uniform range of the diffuse change r.
-        alpha: ambient coupling: ambient += alpha·r.
-    """
-
-    dx: tuple[float, float]
-    dy: tuple[float, float]
-    diffuse: tuple[float, float]
-    alpha: float
-
-
-#: Synthetic faces at 64×64 (DESIGN §5).
-SYNFACE_LIGHTS = LightRanges(dx=(-0.9, 0.9), dy=(-0.3, 0.8), diffuse=(-0.1, 0.7), alpha=-0.4)
-#: Real faces at 128×128 (DESIGN §5).
-FACE_LIGHTS = LightRanges(dx=(-1.0, 1.0), dy=(-0.2, 0.8), diffuse=(-0.1, 0.6), alpha=-0.6)
-
-
-@dataclass(frozen=True)
-class ViewRanges:
-    """Uniform ranges of a random view: rotations in degrees, translations in world units
-    (at depth 1 the image spans ±tan(fov/2) ≈ ±0.087 for the default 10° field of view)."""
-
-    pitch: float
-    yaw: float
-    roll: float
-    tx: float
-    ty: float
-    tz: float = 0.0
-
-
-#: The method's random views for pseudo samples (Chapter 4): uniform, about the image's own
-#: frame. The paper draws them from a normal fitted to the view net's predictions with the
-#: yaw spread enlarged ×1.2 ("view_scale"); without a pretrained view net we use ranges a bit
-#: wider than the poses a face GAN shows (SynFaces turns heads by up to 35°), so pseudo
-#: samples reach past every training pose without leaving the GAN's manifold far behind.
-PSEUDO_VIEWS = ViewRanges(pitch=15.0, yaw=40.0, roll=5.0, tx=0.01, ty=0.01)
+from .paper import PSEUDO_VIEWS, SYNFACE_LIGHTS, LightRanges, ViewRanges
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> Tensor:
@@ -123,3 +82,20 @@ def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
                          f"{lights.shape[0]} lights")
     depth = depth.reshape(1, *depth.shape[-2:])
     return renderer.render(depth, albedo, lights, views, background=background)
+
+
+def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
+                  views: ViewRanges = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
+                  generator: torch.Generator | None = None
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``n`` pseudo samples of the factors: random views, and random lights around the
+    image's own ``light`` ``1×4``.
+
+    Returns:
+        (images ``n×3×S×S``, masks ``n×1×S×S``, views ``n×6``, lights ``n×4``).
+    """
+    v = sample_views(n, views, generator).to(depth)
+    l = sample_lights(n, light.detach().cpu()[0, :2], lights, generator).to(depth)
+    with torch.no_grad():
+        images, masks = render_pseudo(renderer, depth, albedo, v, l)
+    return images, masks, v, l

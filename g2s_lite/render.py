@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: The depth range of the world (DESIGN §5): every depth map, prior and net output lies in it
-#: (smaller is nearer; the camera looks along +z).
-MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
+from .paper import FOV, MAX_DEPTH, MIN_DEPTH, ROT_CENTER_DEPTH
+
 
 # Candidate windows of the rasterizer: a triangle whose bounding box spans at most s pixels
 # in each direction is tested against an s×s block of pixel centres. Warped depth grids are
@@ -274,9 +273,9 @@ class Renderer:
     True
     """
 
-    def __init__(self, image_size: int | Sequence[int], fov: float = 10.0,
+    def __init__(self, image_size: int | Sequence[int], fov: float = FOV,
                  min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
-                 rot_center_depth: float = 1.0) -> None:
+                 rot_center_depth: float = ROT_CENTER_DEPTH) -> None:
         height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
         if height < 2 or width < 2:
             raise ValueError(f"image_size must be at least 2×2 pixels, got {height}×{width}")

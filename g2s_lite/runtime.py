@@ -1,19 +1,34 @@
-"""How a chapter runs: quick or paper-like mode, and on which device (DESIGN §7).
+"""How a program runs: quick or paper-like mode, which device, seeding, timing, and several
+runs side by side.
 
-``G2S_QUICK=1`` (set by CI and the tests) scales every schedule down so each chapter runs in
-well under two minutes on a 2-core CPU. Nothing else changes between modes.
+Quick mode is decided once, where a program starts: a chapter's first cell calls
+:func:`quick_mode` (which reads ``G2S_QUICK``), a command line has ``--quick``, and the
+choice is passed down as ``quick=``. Library functions never read the environment, so the
+same call gives the same result on every machine. In quick mode every schedule length is
+cut by :func:`g2s_lite.paper.quick_length`; nothing else changes.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
 
 import torch
 
+#: The environment variable an entry point reads to choose quick mode (CI and tests set it).
 QUICK_ENV = "G2S_QUICK"
+
+T = TypeVar("T")
 
 
 def quick_mode() -> bool:
-    """True when ``G2S_QUICK`` is set to anything but "", "0", "false" or "no"."""
+    """True when ``G2S_QUICK`` is set to anything but "", "0", "false" or "no".
+
+    For entry points only (a notebook's first cell, a command line's default): pass the
+    answer down as ``quick=``."""
     return os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
@@ -24,16 +39,90 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def describe(device: torch.device | None = None) -> str:
+def describe(device: torch.device, quick: bool) -> str:
     """One line a chapter prints first: mode, device and versions."""
-    device = device or pick_device()
-    mode = "quick (G2S_QUICK=1)" if quick_mode() else "full (paper-like schedules)"
+    mode = "quick (schedules ÷ 10)" if quick else "full (paper-like schedules)"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     from . import __version__
     return (f"g2s_lite {__version__} | mode: {mode} | device: {device} ({name}) "
             f"| torch {torch.__version__}")
 
 
-def scaled(full: int, quick: int) -> int:
-    """``quick`` in quick mode, else ``full`` — the one rule schedules are scaled by."""
-    return quick if quick_mode() else full
+def scaled(full: int, quick_value: int, quick: bool) -> int:
+    """``quick_value`` in quick mode, else ``full``: a chapter's own sizes (how many faces,
+    how many steps of an experiment) follow the mode it runs in.
+
+    >>> scaled(1000, 50, quick=True), scaled(1000, 50, quick=False)
+    (50, 1000)
+    """
+    return quick_value if quick else full
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's CPU random state seeded with ``seed``, then restore the
+    state as it was: a seeded draw that leaves the caller's random stream alone.
+
+    >>> with seeded(0): a = torch.rand(2)
+    >>> with seeded(0): b = torch.rand(2)
+    >>> torch.equal(a, b)
+    True
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the seconds the block takes to ``timings[name]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------- side by side
+def side_by_side(fn: Callable[..., T], jobs: dict[str, dict], workers: int | None = None,
+                 device: torch.device | str = "cpu") -> dict[str, T]:
+    """``{label: fn(**kwargs)}`` for every ``label: kwargs`` in ``jobs``, the calls side by
+    side on a CPU's cores.
+
+    Ablations (with and without symmetry, one prior or another) are independent runs, and
+    on a CPU one run keeps only one core busy, so they run in separate processes at once,
+    each with its share of this process's threads (with one thread each the numbers are bit
+    for bit the serial ones). On a GPU, or with ``workers=1``, the calls go one after the
+    other here. ``fn`` must be importable (a module-level function), as must its arguments.
+
+    Args:
+        fn: the function to call.
+        jobs: ``{label: keyword arguments}``.
+        workers: processes at once (default: one per job, at most one per CPU core; 1 on a
+            GPU).
+        device: where the calls compute; several processes only on the CPU.
+    """
+    if not jobs:
+        raise ValueError("jobs is empty: give at least one {label: keyword arguments} to run")
+    on_gpu = torch.device(device).type != "cpu"
+    if workers is None:
+        workers = 1 if on_gpu else os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if on_gpu and workers > 1:
+        raise ValueError("side_by_side runs several processes only on the CPU; on a GPU use "
+                         "workers=1 (the default there)")
+    workers = min(workers, len(jobs))  # no idle processes
+    if workers == 1:
+        return {label: fn(**kwargs) for label, kwargs in jobs.items()}
+    threads = max(1, torch.get_num_threads() // workers)
+    spawn = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        futures = {label: pool.submit(_call_with_threads, threads, fn, kwargs)
+                   for label, kwargs in jobs.items()}
+        return {label: future.result() for label, future in futures.items()}
+
+
+def _call_with_threads(threads: int, fn: Callable[..., T], kwargs: dict) -> T:
+    torch.set_num_threads(threads)
+    return fn(**kwargs)

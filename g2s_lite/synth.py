@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .pseudo import SYNFACE_LIGHTS, LightRanges, ViewRanges, sample_lights, sample_views
+from .paper import SYNFACE_LIGHTS, LightRanges, ViewRanges
+from .pseudo import sample_lights, sample_views
 from .render import Renderer
 
 #: Poses of the world: yaw within ±35°, pitch ±15°, a little roll and translation.

@@ -1,0 +1,204 @@
+"""The whole method on one page — GAN2Shape on one image (Chapters 6 and 7).
+
+Every piece was built in an earlier chapter; this module only puts them in order, as the
+data flow of the preface:
+
+1. **prior** — D starts at a convex shape (Chapter 2, :func:`~g2s_lite.prior.starting_prior`);
+2. **step 1** — fit the albedo and the light with the depth held (Chapter 2,
+   :func:`~g2s_lite.refine.step1`);
+3. **pseudo samples and step 2** — render the current shape under random views and lights
+   and project them onto the GAN (Chapters 4 and 5, :func:`~g2s_lite.invert.step2`);
+4. **step 3** — train D, A, V and L on the projected samples (Chapter 6,
+   :func:`~g2s_lite.refine.step3`);
+5. **the next stage** starts from the nets step 3 left.
+
+One stage is :func:`run_stage`; :func:`reconstruct` runs the preset's stages on one image,
+and the pretraining of Chapter 7 (:mod:`~g2s_lite.pretrain`) runs the same stage on many.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from .gan import Discriminator, Generator
+from .images import load_image
+from .invert import LatentOffsetEncoder, Step2Result, project, step2
+from .losses import PerceptualLoss
+from .nets import Nets
+from .paper import Preset, get_preset
+from .prior import starting_prior
+from .refine import Step1Result, step1, step3
+from .render import Renderer
+from .runtime import timed
+
+
+# ----------------------------------------------------------------------------- the factors
+@dataclass
+class Factors:
+    """What the four nets say about one image.
+
+    ``depth`` ``1×S×S`` is the shape *in the image's own view* (what the paper evaluates),
+    with ``valid`` ``1×1×S×S`` where the surface covers the image and ``normal``
+    ``1×S×S×3`` its normals; ``depth_canon``, ``albedo`` ``1×3×S×S`` and ``shading``
+    ``1×1×S×S`` live in the canonical frame, ``view`` ``1×6`` maps it to the image, and
+    ``light`` is ``1×4``. ``reconstruction`` is Φ of all four.
+    """
+
+    depth: Tensor
+    valid: Tensor
+    normal: Tensor
+    depth_canon: Tensor
+    albedo: Tensor
+    shading: Tensor
+    view: Tensor
+    light: Tensor
+    reconstruction: Tensor
+
+
+@torch.no_grad()
+def factors(nets: Nets, image: Tensor, renderer: Renderer) -> Factors:
+    """D, A, V and L applied to ``image`` ``1×3×S×S``, and what the renderer makes of them."""
+    depth_canon, albedo = nets.depth(image), nets.albedo(image)
+    view, light = nets.view(image), nets.light(image)
+    recon, valid = renderer.render(depth_canon, albedo, light, view)
+    depth = renderer.warp_depth(depth_canon, view)
+    return Factors(depth=depth, valid=valid, normal=renderer.normals(depth),
+                   depth_canon=depth_canon, albedo=albedo,
+                   shading=renderer.shading(renderer.normals(depth_canon), light),
+                   view=view, light=light, reconstruction=recon)
+
+
+# ----------------------------------------------------------------------------- one stage
+@dataclass
+class Stage:
+    """What one stage did: step 1's and step 2's results, step 3's per-step losses, and the
+    factors at the end of the stage."""
+
+    step1: Step1Result
+    step2: Step2Result
+    step3: list[dict[str, float]]
+    factors: Factors
+
+
+def run_stage(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, nets: Nets,
+              preset: Preset, stage: int, encoder: LatentOffsetEncoder | None = None,
+              perceptual: PerceptualLoss | None = None, renderer: Renderer | None = None,
+              seed: int = 0, progress: bool = True, step3_too: bool = True,
+              timings: dict[str, float] | None = None) -> Stage:
+    """One stage of the method on ``image`` ``1×3×S×S`` with latent ``w``; ``nets`` (and
+    ``encoder``, when given) are trained in place.
+
+    Args:
+        stage: which stage (from 0): picks the preset's schedules and symmetry.
+        encoder: a latent-offset encoder to go on training (pretraining, pretrained starts);
+            None: step 2 makes a fresh one. The trained one is ``result.step2.encoder``.
+        step3_too: False stops after step 2 (pretraining's joint step 3 trains on many
+            images at once); ``result.step3`` is then empty.
+        timings: seconds per step are added to it.
+    """
+    c1, c2, c3 = preset.for_stage(stage)
+    renderer = renderer or Renderer(preset.image_size)
+    perceptual = perceptual or PerceptualLoss()
+    timings = {} if timings is None else timings
+    with torch.no_grad():
+        depth, view = nets.depth(image), nets.view(image)
+    with timed(timings, "step1"):
+        s1 = step1(image, depth, c1, perceptual, renderer, seed, progress,
+                   albedo_net=nets.albedo, light_net=nets.light, view=view)
+    with timed(timings, "step2"):
+        s2 = step2(image, w, G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
+                   progress, encoder=encoder)
+    h3: list[dict[str, float]] = []
+    if step3_too:
+        with timed(timings, "step3"):
+            h3 = step3(image, s2.projected, s2.masks, nets, c3, perceptual, renderer, seed,
+                       progress)
+    return Stage(s1, s2, h3, factors(nets, image, renderer))
+
+
+# ----------------------------------------------------------------------------- the method
+#: How many of a stage's pseudo and projected samples a reconstruction keeps to show (all of
+#: them would hold 1600 images per stage).
+KEEP_SAMPLES = 16
+
+
+def _keep_first(stage: Stage, n: int) -> Stage:
+    samples = ("projected", "pseudo", "masks", "views", "lights", "offsets")
+    return replace(stage, step2=replace(stage.step2, **{k: getattr(stage.step2, k)[:n]
+                                                        for k in samples}))
+
+
+@dataclass
+class Reconstruction(Factors):
+    """The factors of one image (see :class:`Factors`), and how they were found: the image
+    and its latent ``w``, the trained ``nets`` and ``encoder`` (None when every stage made
+    a fresh one), one :class:`Stage` per stage and the seconds spent in each part."""
+
+    image: Tensor
+    w: Tensor
+    nets: Nets
+    encoder: LatentOffsetEncoder | None
+    stages: list[Stage]
+    timings: dict[str, float]
+
+
+def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor | None = None,
+                preset: str | Preset = "synface64", nets: Nets | None = None,
+                encoder: LatentOffsetEncoder | None = None, prior: Tensor | None = None,
+                perceptual: PerceptualLoss | None = None, seed: int = 0,
+                progress: bool = True) -> Reconstruction:
+    """GAN2Shape on one image: prior → (step 1 → step 2 → step 3) × stages.
+
+    Args:
+        image: a ``3×S×S``/``1×3×S×S`` tensor in [−1, 1], a PIL image or a path (converted
+            by :func:`~g2s_lite.images.load_image`'s rules to the preset's size).
+        G, D: the GAN (frozen); D gives step 2 its feature loss.
+        w: the image's latent; projected with :func:`~g2s_lite.invert.project` (the preset's
+            ``project`` schedule) if None.
+        preset: a name in :data:`~g2s_lite.paper.PRESETS` or a :class:`~g2s_lite.paper.Preset`
+            (for quick mode: ``get_preset(name, quick=True)``).
+        nets: the nets to start from (e.g. pretrained ones,
+            :meth:`~g2s_lite.pretrain.Pretrained.starting_nets`); None: fresh nets with D at
+            the prior. A copy is trained; the given nets are left as they were.
+        encoder: a latent-offset encoder to start every stage's step 2 from (a copy is
+            trained and carried through the stages); None: a fresh one each stage.
+        prior: a ``S×S`` starting depth instead of :func:`~g2s_lite.prior.starting_prior`
+            (for ablations: build it with ``starting_prior(preset, kind)`` to seat it the
+            same way). Only with fresh nets.
+        perceptual: default ``PerceptualLoss()`` (SSIM); ``PerceptualLoss("auto")`` for
+            LPIPS wherever its weights can be had.
+        seed: seeds every network and random draw (stage k uses ``seed + k``).
+        progress: show progress bars.
+    """
+    preset = get_preset(preset)
+    image = load_image(image, preset.image_size).to(G.device)  # refuse bad input before work
+    if nets is not None and prior is not None:
+        raise ValueError("give either nets or a prior: a prior only seats fresh nets' D (for "
+                         "pretrained nets with D at a prior, make them with "
+                         "Pretrained.starting_nets(preset, prior=...))")
+    renderer = Renderer(preset.image_size)
+    perceptual = perceptual or PerceptualLoss()
+    timings: dict[str, float] = {}
+    if w is None:
+        with timed(timings, "project"):
+            w, _ = project(image, G, D, preset.project, progress=progress, seed=seed)
+    w = w.to(G.device)
+    if nets is None:
+        nets = Nets.create(preset.image_size, preset.nf, seed, G.device,
+                           prior=starting_prior(preset) if prior is None else prior)
+    else:
+        nets = copy.deepcopy(nets)
+    encoder = copy.deepcopy(encoder)
+    stages = []
+    for stage in range(preset.stages):
+        result = run_stage(image, w, G, D, nets, preset, stage, encoder, perceptual,
+                           renderer, seed + stage, progress, timings=timings)
+        if encoder is not None:  # a given encoder is carried on; fresh ones are not
+            encoder = result.step2.encoder
+        stages.append(_keep_first(result, KEEP_SAMPLES))
+    timings["total"] = sum(timings.values())
+    return Reconstruction(**vars(stages[-1].factors), image=image, w=w, nets=nets,
+                          encoder=encoder, stages=stages, timings=timings)
