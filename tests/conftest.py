@@ -23,3 +23,28 @@ def smooth_depth(batch: int, size: int, amplitude: float = 0.06, coarse: int = 5
     c = torch.randn(batch, 1, coarse, coarse, generator=g).tanh() * amplitude + 1.0
     d = torch.nn.functional.interpolate(c, size=(size, size), mode="bicubic", align_corners=True)
     return d[:, 0].clamp(0.9, 1.1)
+
+
+def tiny_preset(**changes):
+    """The synface64 preset cut to a few steps of each step: for plumbing tests, which check
+    what is written and passed around, not how good the shape is (seconds, not minutes)."""
+    from dataclasses import replace
+
+    from g2s_lite.paper import get_preset
+
+    quick = get_preset("synface64", quick=True)
+    tiny = replace(
+        quick,
+        step1=tuple(replace(c, steps=3) for c in quick.step1),
+        step2=tuple(replace(c, steps=3, collect=1, batch=4) for c in quick.step2),
+        step3=tuple(replace(c, steps=3, batch=4) for c in quick.step3),
+        project=replace(quick.project, steps=3))
+    return replace(tiny, **changes)
+
+
+@pytest.fixture(scope="session")
+def gan():
+    """The bundled SynFace GAN (G, D), loaded once for the session; tests must not train it."""
+    from g2s_lite import hub
+
+    return hub.load("synface64")

@@ -6,21 +6,20 @@ from dataclasses import replace
 import pytest
 import torch
 
-from g2s_lite import benchmark as bm
-from g2s_lite import hub
+from conftest import tiny_preset
 from g2s_lite.losses import PerceptualLoss
+from g2s_lite.method import reconstruct
+from g2s_lite.nets import Nets
+from g2s_lite.paper import PRESETS, QUICK_DIVISOR, Step3Config
 from g2s_lite.pretrain import (PretrainConfig, Pretrained, main, pretrain, round_path,
                                step3_joint, training_latents)
-from g2s_lite.refine import PRESETS, Nets, Step3Config, get_preset, reconstruct, step3_loss
+from g2s_lite.prior import starting_prior
+from g2s_lite.refine import step3_loss
 from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 
-TINY = PretrainConfig().quick()
-
-
-@pytest.fixture(scope="module")
-def gan():
-    return hub.load("synface64")
+#: A few visits of a few steps: what is trained and written, not how well.
+TINY = PretrainConfig(images=2, rounds=1, step1=3, step2=3, collect=1, step3=3)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def test_pretraining_trains_every_net_from_the_prior(gan, pretrained):
     G, _ = gan
     image = SynFaces(64).sample(1, seed=555)["image"]
     fresh = Nets.create(64, PRESETS["synface64"].nf, TINY.seed,
-                        prior=PRESETS["synface64"].starting_prior())
+                        prior=starting_prior(PRESETS["synface64"]))
     for before, after in zip(_outputs(fresh, image), _outputs(pretrained.nets, image)):
         assert not torch.allclose(before, after)  # every net has moved
     assert pretrained.meta["preset"] == "synface64" and pretrained.meta["config"]["images"] == 2
@@ -79,7 +78,7 @@ def test_pretraining_by_visits_trains_every_net_too_and_is_recorded(gan, pretrai
                       progress=False)
     image = SynFaces(64).sample(1, seed=555)["image"]
     fresh = Nets.create(64, PRESETS["synface64"].nf, TINY.seed,
-                        prior=PRESETS["synface64"].starting_prior())
+                        prior=starting_prior(PRESETS["synface64"]))
     for before, after, joint in zip(_outputs(fresh, image), _outputs(visits.nets, image),
                                     _outputs(pretrained.nets, image)):
         assert not torch.allclose(before, after)
@@ -118,75 +117,56 @@ def test_the_file_round_trips_exactly_and_bad_files_are_refused(gan, pretrained,
         Pretrained.load(tmp_path / "old_ranges.pt", G)
 
 
-def test_reconstruct_starts_from_a_copy_and_checks_the_preset(gan, pretrained, monkeypatch):
-    monkeypatch.setenv("G2S_QUICK", "1")
+def test_quick_pretraining_follows_the_one_rule():
+    full, quick = PretrainConfig(), PretrainConfig().quick()
+    assert quick.step1 == full.step1 // QUICK_DIVISOR and quick.images == full.images // 10
+    assert quick.rounds == 1 and quick.collect == 1  # never below one
+
+
+def test_reconstruct_starts_from_a_copy_and_checks_the_preset(gan, pretrained):
     G, D = gan
     image = SynFaces(64).sample(1, seed=555)["image"]
     before = _outputs(pretrained.nets, image)
     w = training_latents(G, 1, seed=3)
-    rec = reconstruct(image, G, D, w=w, progress=False, perceptual=PerceptualLoss("ssim"),
-                      start=pretrained)
+    preset = tiny_preset()
+    nets = pretrained.starting_nets(preset)
+    rec = reconstruct(image, G, D, w=w, preset=preset, progress=False, nets=nets,
+                      encoder=pretrained.encoder)
     assert all(torch.equal(a, b) for a, b in zip(before, _outputs(pretrained.nets, image)))
-    assert not torch.equal(rec.depth_canon, before[0])  # the copy went on training
-    # with no steps to take, the result is exactly what the pretrained nets say
-    idle = get_preset("synface64", quick=True)
-    idle = replace(idle, step1=tuple(replace(c, steps=0) for c in idle.step1),
-                   step2=tuple(replace(c, steps=0, collect=0) for c in idle.step2),
-                   step3=tuple(replace(c, steps=0) for c in idle.step3))
-    rec = reconstruct(image, G, D, w=w, preset=idle, progress=False, start=pretrained,
-                      perceptual=PerceptualLoss("ssim"))
-    assert torch.equal(rec.depth_canon, before[0]) and torch.equal(rec.view, before[2])
+    assert not torch.equal(rec.view, before[2])  # the copy went on training
+    # with no steps to take, the result is what the starting nets say: D at the prior, A, V
+    # and L pretrained
+    idle = replace(preset, step1=tuple(replace(c, steps=0) for c in preset.step1),
+                   step2=tuple(replace(c, steps=0, collect=0) for c in preset.step2),
+                   step3=tuple(replace(c, steps=0) for c in preset.step3))
+    rec = reconstruct(image, G, D, w=w, preset=idle, progress=False, nets=nets,
+                      encoder=pretrained.encoder)
+    assert torch.allclose(rec.depth_canon[0], starting_prior(preset), atol=1e-5)
+    assert torch.equal(rec.view, before[2]) and torch.equal(rec.albedo, before[1])
     alien = Pretrained(pretrained.nets, pretrained.encoder, {"preset": "face128"})
     with pytest.raises(ValueError, match="made for preset 'face128'"):
-        reconstruct(image, G, D, w=w, start=alien, progress=False)
-    # with a prior too, D alone starts from it; V (and A, L) stay pretrained
-    prior = PRESETS["synface64"].starting_prior()
-    rec = reconstruct(image, G, D, w=w, preset=idle, progress=False, start=pretrained,
-                      prior=prior, perceptual=PerceptualLoss("ssim"))
-    assert torch.allclose(rec.depth_canon[0], prior, atol=1e-5)
-    assert torch.equal(rec.view, before[2]) and torch.equal(rec.albedo, before[1])
+        alien.starting_nets(preset)
 
 
-def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
-    monkeypatch.setenv("G2S_QUICK", "1")
+def test_the_cli_writes_what_it_was_told(gan, tmp_path):
     path = tmp_path / "p.pt"
     assert main(["--out", str(path), "--images", "1", "--rounds", "1", "--step1", "2",
-                 "--step2", "2", "--collect", "1", "--step3", "2", "--no-joint"]) == 0
+                 "--step2", "2", "--collect", "1", "--step3", "2", "--no-joint",
+                 "--no-quick"]) == 0
     made = Pretrained.load(path, gan[0])
     assert made.meta["config"]["images"] == 1 and "--images 1" in made.meta["command"]
-    out = tmp_path / "b.json"
-    result = bm.run(1, out=out, methods=["g2s_pretrained", "g2s_pretrained_prior_flat"],
-                    progress=False, pretrained=path)
-    assert [(r["method"], r["n"]) for r in result["rows"]] == [
-        ("g2s_pretrained", 1), ("g2s_pretrained_prior_flat", 1)]
-    assert result["meta"]["pretrained"]["sha256"] == hub.sha256(path)
-    # the ablation really starts D at the flat prior: after a few quick steps its depth is
-    # still far flatter than the ellipsoid start's
-    kept = torch.load(bm.depths_path(out))["0"]
-    spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
-    assert spread["g2s_pretrained_prior_flat"] < 0.5 * spread["g2s_pretrained"]
-    # a second file of other nets cannot be mixed into the same results
-    other = tmp_path / "q.pt"
-    assert main(["--out", str(other), "--images", "1", "--rounds", "1", "--step1", "2",
-                 "--step2", "2", "--collect", "1", "--step3", "2", "--seed", "5"]) == 0
-    assert Pretrained.load(other, gan[0]).meta["config"]["joint"]
     assert not made.meta["config"]["joint"]
-    with pytest.raises(ValueError, match="other pretrained nets"):
-        bm.run(2, out=out, methods=["g2s_pretrained"], progress=False, pretrained=other,
-               resume=True)
-    assert json.loads(out.read_text())["meta"]["pretrained"]["file"] == str(path)
-    # dropping one row made from the nets keeps their record while another row needs it
-    bm.drop(out, ["g2s_pretrained"], reason="test")
-    assert json.loads(out.read_text())["meta"]["pretrained"]["sha256"] == hub.sha256(path)
-    bm.drop(out, ["g2s_pretrained_prior_flat"], reason="test")
-    assert "pretrained" not in json.loads(out.read_text())["meta"]
+    assert not (tmp_path / "p.pt.partial").exists()  # written whole, then moved in place
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "no" / "p.pt")])
+    assert stop.value.code == 2
 
 
-def test_every_round_can_be_kept_and_the_last_is_the_result(gan, tmp_path, monkeypatch):
-    monkeypatch.setenv("G2S_QUICK", "1")
+def test_every_round_can_be_kept_and_the_last_is_the_result(gan, tmp_path):
     path = tmp_path / "p.pt"
     assert main(["--out", str(path), "--images", "1", "--rounds", "2", "--step1", "2",
-                 "--step2", "2", "--collect", "1", "--step3", "2", "--save-rounds"]) == 0
+                 "--step2", "2", "--collect", "1", "--step3", "2", "--save-rounds",
+                 "--no-quick"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.pt", "p.round1.pt", "p.round2.pt"]
     G = gan[0]
     final, first, last = (Pretrained.load(p, G) for p in
