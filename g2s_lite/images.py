@@ -1,8 +1,8 @@
 """Getting an image into the method: checks and conversions (Chapters 2 and 6).
 
-Every step takes ``1×3×S×S`` tensors in [−1, 1] (DESIGN §4). :func:`check_image` refuses
-anything else with a message saying what to do; :func:`load_image` converts what can be
-converted by a stated rule:
+Every step takes ``1×3×S×S`` tensors in [−1, 1] (the book's appendix *Design and
+conventions*). :func:`check_image` refuses anything else with a message saying what to do;
+:func:`load_image` converts what can be converted by a stated rule:
 
 * a path or a PIL image: grey and palette images are repeated to three channels, RGBA is
   composited onto white, a non-square picture is centre-cropped to a square, and the square

@@ -1,7 +1,7 @@
 """Depth and normal errors against ground truth — Chapter 7 (and every chapter that measures).
 
-The paper's protocol (DESIGN §6): compare the reconstructed depth *in the image's own view*
-with the ground truth on the foreground (the ground-truth mask eroded by one pixel, times the
+The paper's protocol (the book's appendix *Design and conventions*): compare the
+reconstructed depth *in the image's own view* with the ground truth on the foreground (the ground-truth mask eroded by one pixel, times the
 valid mask of the reconstruction).
 
 - SIDE, the scale-invariant depth error: sqrt(mean((Δ − mean Δ)²)) with Δ = log d_pred − log d_gt.
@@ -167,7 +167,7 @@ def erode(mask: Tensor, pixels: int = 1) -> Tensor:
 
 def protocol_mask(pred_depth: Tensor, gt_mask: Tensor, renderer,
                   pred_valid: Tensor | None = None) -> Tensor:
-    """The pixels the protocol compares on (DESIGN §6), ``B×H×W``: the ground-truth mask and
+    """The pixels the protocol compares on, ``B×H×W``: the ground-truth mask and
     the prediction's valid mask (default: where its depth is valid), each eroded by one pixel."""
     if pred_valid is None:
         pred_valid = renderer.valid_mask(pred_depth)

@@ -11,9 +11,9 @@ Read top to bottom, this module builds Φ in the order the chapter does:
 7. Φ itself: shade the canonical image, warp its depth to the view, and sample the shaded
    image at the inverse-warped grid.
 
-Conventions (DESIGN §4): images ``B×3×H×W`` in [-1, 1]; depth ``B×H×W``; normals
-``B×H×W×3``; masks ``B×1×H×W``; view ``B×6`` = (rx, ry, rz, tx, ty, tz) with R = Rz·Ry·Rx;
-light ``B×4`` = (ambient, diffuse, dx, dy).
+Conventions (the book's appendix *Design and conventions*): images ``B×3×H×W`` in [-1, 1];
+depth ``B×H×W``; normals ``B×H×W×3``; masks ``B×1×H×W``; view ``B×6`` = (rx, ry, rz, tx, ty,
+tz) with R = Rz·Ry·Rx; light ``B×4`` = (ambient, diffuse, dx, dy).
 
 Light convention (fixed here, used everywhere): ``l = normalize(dx, dy, 1)`` is the direction
 in which the light *travels*, from the camera's side into the scene. Normals point *out of*
