@@ -6,6 +6,7 @@ well under two minutes on a 2-core CPU. Nothing else changes between modes.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
 
@@ -37,3 +38,12 @@ def describe(device: torch.device | None = None) -> str:
 def scaled(full: int, quick: int) -> int:
     """``quick`` in quick mode, else ``full`` — the one rule schedules are scaled by."""
     return quick if quick_mode() else full
+
+
+@contextmanager
+def seeded(seed: int):
+    """Run a block with torch's CPU random state seeded with ``seed``, then restore the
+    state as it was: a seeded draw that leaves the caller's random stream alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
