@@ -424,7 +424,7 @@ def variety(outputs: RegressorOutputs) -> dict[str, dict[str, float]]:
     {'mean': 0.0, 'std': 29.3, 'q05': -45.0, 'q95': 45.0}
     """
     pred = outputs.predictions
-    q = torch.quantile(pred, torch.tensor([0.05, 0.95]), dim=0)
+    q = torch.quantile(pred, pred.new_tensor([0.05, 0.95]), dim=0)
     return {name: {"mean": float(pred[:, i].mean()), "std": float(pred[:, i].std()),
                    "q05": float(q[0, i]), "q95": float(q[1, i])}
             for i, (name, _) in enumerate(TARGETS)}
