@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from .gan import Generator, frozen
 from .invert import latent_lr
-from .runtime import seeded
+from .runtime import quick_mode, seeded
 from .synth import SynFaces
 
 __all__ = ["REGRESSOR_DATA_SEED", "TEST_SEED", "FLOOR_SEED", "SAMPLE_SEED", "UNTRAINED_SEED",
@@ -88,9 +88,9 @@ def budgets(quick: bool = False) -> dict[str, int]:
     """The sizes of :func:`measure`: the full ones, or in quick mode (a smoke run of the same
     code path) every one divided by ten.
 
-    >>> budgets(quick=True)
-    {'regressor_steps': 150, 'regressor_pool': 204, 'n_errors': 25, 'n_coverage': 6, \
-'coverage_steps': 20, 'n_samples': 100}
+    >>> budgets(quick=True)  # doctest: +NORMALIZE_WHITESPACE
+    {'regressor_steps': 150, 'regressor_pool': 204, 'n_errors': 25, 'n_coverage': 6,
+     'coverage_steps': 20, 'n_samples': 100}
     """
     full = dict(regressor_steps=REGRESSOR_STEPS, regressor_pool=REGRESSOR_POOL,
                 n_errors=N_ERRORS, n_coverage=N_COVERAGE, coverage_steps=COVERAGE_STEPS,
@@ -596,8 +596,9 @@ def markdown_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """The command line: :func:`measure` a checkpoint, write the JSON and the markdown table.
+    Quick mode is decided here, from ``--quick`` or ``G2S_QUICK``."""
     from .gan import load_stylegan2
-    from .runtime import quick_mode
 
     p = argparse.ArgumentParser(prog="python -m g2s_lite.gan_quality",
                                 description="Measure coverage, variety and a Fréchet distance "

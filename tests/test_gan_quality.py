@@ -4,6 +4,7 @@ w-fitting on a tiny generator, the pose/light regressor, and the measures' outpu
 Everything runs on a tiny 16-px generator and a handful of images, so the file takes a few
 seconds on a CPU; the real measurement is ``python -m g2s_lite.gan_quality``.
 """
+import json
 import math
 
 import numpy as np
@@ -265,3 +266,20 @@ def test_measure_quick_reports_what_the_pieces_give(tiny_setup):
     assert result["variety"]["untrained"] == gq.variety(untrained)
     report = gq.markdown_report(result)
     assert f"**{result['coverage']['ratio']:.2f}**" in report and f"{fd['trained']:.3f}" in report
+
+
+def test_command_line_keeps_its_regressor_as_the_yardstick(tmp_path):
+    from g2s_lite.gan import save_stylegan2
+
+    save_stylegan2(tmp_path / "g.pt", tiny_generator(seed=1))
+    args = ["--weights", str(tmp_path / "g.pt"), "--regressor", str(tmp_path / "reg.pt"),
+            "--quick", "--no-progress"]
+    first = gq.main(args + ["--out", str(tmp_path / "a.json"), "--markdown",
+                            str(tmp_path / "a.md")])
+    assert first["regressor"]["trained_here"] and (tmp_path / "reg.pt").is_file()
+    second = gq.main(args + ["--out", str(tmp_path / "b.json")])
+    assert not second["regressor"]["trained_here"]  # loaded, not trained again
+    assert second["frechet"] == first["frechet"] and second["variety"] == first["variety"]
+    stored = json.loads((tmp_path / "a.json").read_text())
+    assert stored["quick"] is True and stored["frechet"] == first["frechet"]
+    assert (tmp_path / "a.md").read_text() == gq.markdown_report(stored)
