@@ -19,16 +19,16 @@ generator of the same shape — so that every number comes with a scale:
    SynFaces give at the same sample size.
 
 ``python -m g2s_lite.gan_quality --weights runs/synface64/synface64.pt --out quality.json
---markdown quality.md [--quick]`` runs everything and writes the numbers, seeds, budgets and
-wall time, and a markdown table for the model card.
+--markdown quality.md [--quick]`` runs everything (:func:`measure`) and writes the numbers,
+seeds, budgets and wall time, and a markdown table for the model card.
 
 Seeds (disjoint, so that no measurement sees the GAN's training faces, ``data_seed=0`` of
 :mod:`g2s_lite.train_gan`): the regressor trains on :data:`REGRESSOR_DATA_SEED`; held-out test
 faces come from :data:`TEST_SEED`; the Fréchet floor uses :data:`FLOOR_SEED`.
 
 Images are ``B×3×H×W`` in [-1, 1]; w is ``B×style_dim``; regressor outputs ``B×4`` are
-(yaw °, pitch °, dx, dy) with yaw = ry and pitch = rx of SynFaces' view (DESIGN §4) and
-(dx, dy) the light direction of its light.
+(yaw °, pitch °, dx, dy) with yaw = ry and pitch = rx of SynFaces' view and (dx, dy) the
+light direction of its light.
 """
 from __future__ import annotations
 
@@ -36,9 +36,8 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,11 +46,13 @@ from torch import Tensor, nn
 
 from .gan import Generator, frozen
 from .invert import latent_lr
+from .runtime import quick_mode, seeded
 from .synth import SynFaces
 
 __all__ = ["REGRESSOR_DATA_SEED", "TEST_SEED", "FLOOR_SEED", "SAMPLE_SEED", "UNTRAINED_SEED",
-           "TARGETS", "PoseLightRegressor", "pose_light_targets", "train_regressor",
-           "regressor_errors", "untrained_like", "fit_latents", "coverage", "variety",
+           "TARGETS", "budgets", "synface_images", "pose_light_targets", "PoseLightRegressor",
+           "train_regressor", "RegressorOutputs", "regressor_outputs", "regressor_errors",
+           "untrained_like", "fit_latents", "coverage", "sample_images", "variety",
            "frechet_distance", "feature_distance", "measure", "markdown_report", "main"]
 
 #: SynFaces seed of the regressor's training faces (the GAN trains on seed 0).
@@ -69,17 +70,32 @@ UNTRAINED_SEED = 0
 #: Names and units of the regressor's four outputs, in order.
 TARGETS = (("yaw", "deg"), ("pitch", "deg"), ("dx", "light x"), ("dy", "light y"))
 
-# Budgets of the full measurement (the CLI's --quick shrinks them; see QUICK).
+# Budgets of the full measurement (see budgets() for quick mode).
 REGRESSOR_STEPS = 1500
 REGRESSOR_POOL = 2048
+N_ERRORS = 256
+N_COVERAGE = 64
 COVERAGE_STEPS = 200
 COVERAGE_LR = 0.1
-# Smoke-run sizes: the same code path, a few seconds per measurement.
-QUICK = dict(n_coverage=8, coverage_steps=20, n_variety=64, regressor_steps=60,
-             regressor_pool=128, n_errors=64)
+N_SAMPLES = 1000
+_QUICK_DIVISOR = 10  # paper.QUICK_DIVISOR
 
 # SynFaces are rendered one face at a time (~12 ms each on a CPU); chunks keep memory flat.
 _SYNFACE_CHUNK = 64
+
+
+def budgets(quick: bool = False) -> dict[str, int]:
+    """The sizes of :func:`measure`: the full ones, or in quick mode (a smoke run of the same
+    code path) every one divided by ten.
+
+    >>> budgets(quick=True)  # doctest: +NORMALIZE_WHITESPACE
+    {'regressor_steps': 150, 'regressor_pool': 204, 'n_errors': 25, 'n_coverage': 6,
+     'coverage_steps': 20, 'n_samples': 100}
+    """
+    full = dict(regressor_steps=REGRESSOR_STEPS, regressor_pool=REGRESSOR_POOL,
+                n_errors=N_ERRORS, n_coverage=N_COVERAGE, coverage_steps=COVERAGE_STEPS,
+                n_samples=N_SAMPLES)
+    return {k: v // _QUICK_DIVISOR for k, v in full.items()} if quick else full
 
 
 # ============================================================ data
@@ -220,8 +236,7 @@ def train_regressor(steps: int = REGRESSOR_STEPS, batch: int = 32, lr: float = 2
                          f"{steps}, {batch}, {pool}")
     images, targets = synface_images(pool, data_seed, size, progress, "regressor faces")
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         reg = PoseLightRegressor()
     # Mirroring leaves the std alone and sends the mean of yaw and dx to zero; the statistics
     # of pool and mirrored pool together are the ones batches are drawn from.
@@ -250,18 +265,33 @@ def train_regressor(steps: int = REGRESSOR_STEPS, batch: int = 32, lr: float = 2
     return reg.eval()
 
 
+class RegressorOutputs(NamedTuple):
+    """What the regressor makes of a set of ``n`` images, on the CPU."""
+
+    predictions: Tensor  #: ``n×4``: yaw (°), pitch (°), light dx, light dy
+    features: Tensor  #: ``n×feature_dim``: the penultimate layer
+
+
 @torch.no_grad()
-def _regress(reg: PoseLightRegressor, images: Tensor, batch: int = 250) -> tuple[Tensor, Tensor]:
-    """(predictions ``n×4``, features ``n×feature_dim``) of ``images``, in chunks."""
+def regressor_outputs(regressor: PoseLightRegressor, images: Tensor,
+                      batch: int = 250) -> RegressorOutputs:
+    """Predictions and features of ``images`` (``n×3×H×W``), ``batch`` images at a time on
+    the regressor's device; one pass gives both.
+
+    >>> out = regressor_outputs(PoseLightRegressor().eval(), torch.zeros(5, 3, 32, 32), batch=2)
+    >>> out.predictions.shape, out.features.shape
+    (torch.Size([5, 4]), torch.Size([5, 64]))
+    """
+    device = next(regressor.parameters()).device
     preds, feats = [], []
     for chunk in images.split(batch):
-        f = reg.features(chunk)
-        feats.append(f)
-        preds.append(reg.head(f) * reg.target_std + reg.target_mean)
-    return torch.cat(preds), torch.cat(feats)
+        f = regressor.features(chunk.to(device))
+        feats.append(f.cpu())
+        preds.append((regressor.head(f) * regressor.target_std + regressor.target_mean).cpu())
+    return RegressorOutputs(torch.cat(preds), torch.cat(feats))
 
 
-def regressor_errors(reg: PoseLightRegressor, n: int = 256, seed: int = TEST_SEED,
+def regressor_errors(reg: PoseLightRegressor, n: int = N_ERRORS, seed: int = TEST_SEED,
                      size: int = 64, progress: bool = False) -> dict[str, float]:
     """Mean absolute error of each target on ``n`` held-out ``size``-px SynFaces.
 
@@ -270,10 +300,8 @@ def regressor_errors(reg: PoseLightRegressor, n: int = 256, seed: int = TEST_SEE
         prediction of the training mean (``"<name>_baseline"``) — the error a regressor that
         learned nothing would make.
     """
-    device = next(reg.parameters()).device
     images, targets = synface_images(n, seed, size, progress, "test faces")
-    pred, _ = _regress(reg, images.to(device))
-    err = (pred.cpu() - targets).abs().mean(0)
+    err = (regressor_outputs(reg, images).predictions - targets).abs().mean(0)
     base = (reg.target_mean.cpu() - targets).abs().mean(0)
     out = {name: float(e) for (name, _), e in zip(TARGETS, err)}
     out.update({f"{name}_baseline": float(b) for (name, _), b in zip(TARGETS, base)})
@@ -289,8 +317,7 @@ def untrained_like(G: Generator, seed: int = UNTRAINED_SEED) -> Generator:
     G first, so with the default ``seed=0`` this is exactly the book's G *before* training:
     the comparison isolates what training taught it.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         fresh = Generator(G.size, style_dim=G.style_dim, n_mlp=G.n_mlp, channels=G.channels)
     return fresh.to(G.input.input.device).eval()
 
@@ -343,7 +370,7 @@ def fit_latents(G: Generator, images: Tensor, steps: int = 200, lr: float = COVE
     return w.detach(), recon, l1
 
 
-def coverage(G: Generator, n: int = 64, steps: int = COVERAGE_STEPS, seed: int = TEST_SEED,
+def coverage(G: Generator, n: int = N_COVERAGE, steps: int = COVERAGE_STEPS, seed: int = TEST_SEED,
              untrained: Generator | None = None, lr: float = COVERAGE_LR,
              progress: bool = True) -> dict[str, Any]:
     """How well w-fitting reconstructs ``n`` held-out SynFaces through G vs an untrained G.
@@ -376,7 +403,7 @@ def coverage(G: Generator, n: int = 64, steps: int = COVERAGE_STEPS, seed: int =
 
 # ============================================================ variety and Fréchet distance
 @torch.no_grad()
-def generate(G: Generator, n: int, seed: int = SAMPLE_SEED, batch: int = 100) -> Tensor:
+def sample_images(G: Generator, n: int, seed: int = SAMPLE_SEED, batch: int = 100) -> Tensor:
     """``n`` samples ``G(z)``, z ~ N(0, I) from ``seed``, constant noise, no truncation,
     clamped to [-1, 1] (as they would be shown): ``n×3×size×size`` on G's device."""
     ref = G.input.input
@@ -385,74 +412,43 @@ def generate(G: Generator, n: int, seed: int = SAMPLE_SEED, batch: int = 100) ->
                       for c in z.split(batch)])
 
 
-def _outputs(source: Generator | str, reg: PoseLightRegressor, n: int, seed: int, batch: int,
-             size: int, cache: dict | None, progress: bool) -> tuple[Tensor, Tensor]:
-    """Regressor (predictions, features) of ``n`` images from a generator or, for
-    ``source="synfaces"``, of ``size``-px SynFaces ``seed``. ``cache`` (a dict the caller
-    owns) lets :func:`measure` render and regress each set once for both :func:`variety`
-    and :func:`feature_distance`."""
-    key = (id(source) if isinstance(source, nn.Module) else source, id(reg), n, seed, size)
-    if cache is not None and key in cache:
-        return cache[key]
-    device = next(reg.parameters()).device
-    if isinstance(source, nn.Module):
-        images = generate(source, n, seed, batch)
-    else:
-        images = synface_images(n, seed, size, progress, f"SynFaces seed {seed}")[0]
-    result = tuple(t.cpu() for t in _regress(reg, images.to(device), batch))
-    if cache is not None:
-        cache[key] = result
-    return result  # type: ignore[return-value]
+def variety(outputs: RegressorOutputs) -> dict[str, dict[str, float]]:
+    """The spread of poses and lights in a set of images, as the regressor sees them:
+    ``{target: {"mean", "std", "q05", "q95"}}`` over yaw, pitch, dx, dy (q05, q95: the 5th
+    and 95th percentiles). On SynFaces themselves it gives the data's spread as the regressor
+    sees it, so its own errors affect data and generators alike.
 
-
-def _spread(pred: Tensor) -> dict[str, dict[str, float]]:
-    """Mean, std and the 5th/95th percentiles of each target."""
-    q = torch.quantile(pred, torch.tensor([0.05, 0.95]), dim=0)
+    >>> yaw = torch.arange(-50.0, 51.0)                    # 101 faces, yaw −50° … 50°
+    >>> pred = torch.stack([yaw, 0 * yaw, 0 * yaw, 0 * yaw], 1)
+    >>> {k: round(v, 2) for k, v in variety(RegressorOutputs(pred, pred))["yaw"].items()}
+    {'mean': 0.0, 'std': 29.3, 'q05': -45.0, 'q95': 45.0}
+    """
+    pred = outputs.predictions
+    q = torch.quantile(pred, pred.new_tensor([0.05, 0.95]), dim=0)
     return {name: {"mean": float(pred[:, i].mean()), "std": float(pred[:, i].std()),
                    "q05": float(q[0, i]), "q95": float(q[1, i])}
             for i, (name, _) in enumerate(TARGETS)}
 
 
-def variety(G: Generator, regressor: PoseLightRegressor, n: int = 1000, seed: int = SAMPLE_SEED,
-            batch: int = 100, untrained: Generator | None = None, cache: dict | None = None,
-            progress: bool = True) -> dict[str, Any]:
-    """The regressor's view of the poses and lights in ``n`` samples of G, next to SynFaces.
-
-    Returns:
-        dict with ``n``, ``seed`` (of z), ``data_seed`` (:data:`TEST_SEED`), ``units``, and
-        for each of ``"data"``, ``"trained"``, ``"untrained"`` a dict
-        ``{target: {"mean", "std", "q05", "q95"}}`` over the targets yaw, pitch, dx, dy.
-        Run on SynFaces themselves, the regressor gives the data's spread as it sees it, so
-        its own errors affect all three columns alike.
-    """
-    untrained = untrained_like(G) if untrained is None else untrained
-    out: dict[str, Any] = {"n": n, "seed": seed, "data_seed": TEST_SEED,
-                           "units": dict(TARGETS)}
-    for name, source in (("data", "synfaces"), ("trained", G), ("untrained", untrained)):
-        data_seed = TEST_SEED if name == "data" else seed
-        pred, _ = _outputs(source, regressor, n, data_seed, batch, G.size, cache, progress)
-        out[name] = _spread(pred)
-    return out
-
-
-def frechet_distance(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two sets of feature vectors.
 
-    ``‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})`` — the Wasserstein-2 distance between
-    N(μ_a, Σ_a) and N(μ_b, Σ_b), the formula of FID. The matrix square root is
-    ``scipy.linalg.sqrtm`` (as in the reference FID code) when scipy is there; round-off can
-    give it tiny imaginary parts, which are dropped, or (for singular covariances) non-finite
-    entries, in which case ``eps·I`` is added to both covariances. Without scipy, or when the
-    imaginary part is not tiny, the trace is computed from the symmetric form
-    ``tr((Σ_a^{1/2} Σ_b Σ_a^{1/2})^{1/2})``, equal in exact arithmetic.
+    ``d² = ‖μ_a − μ_b‖² + tr Σ_a + tr Σ_b − 2 tr (Σ_a Σ_b)^{1/2}``: the squared
+    Wasserstein-2 distance between N(μ_a, Σ_a) and N(μ_b, Σ_b), the formula of FID.
+
+    The last trace needs no general matrix square root: ``Σ_a Σ_b = Σ_a^{1/2} (Σ_a^{1/2} Σ_b)``
+    and the symmetric positive semi-definite ``M = (Σ_a^{1/2} Σ_b) Σ_a^{1/2}`` share their
+    eigenvalues λ_i ≥ 0 (XY and YX always do), so ``tr (Σ_a Σ_b)^{1/2} = Σ_i √λ_i``. Both
+    ``Σ_a^{1/2}`` and λ come from symmetric eigensolvers (``eigh``), which stay exact and real
+    when a covariance is singular (dead ReLU features, fewer samples than dimensions);
+    round-off below zero is clipped.
 
     Args:
         feats_a: ``N×D``.
         feats_b: ``M×D``; N, M ≥ 2.
 
     Returns:
-        the distance (≥ 0 up to round-off), in squared feature units.
+        d² (≥ 0 up to round-off), in squared feature units.
 
     >>> x = torch.randn(500, 3, dtype=torch.float64)
     >>> round(frechet_distance(x, x + 2.0), 6)  # same covariance, means 2·(1, 1, 1) apart
@@ -465,110 +461,86 @@ def frechet_distance(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray,
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"frechet_distance: need at least 2 vectors per set to estimate a "
                          f"covariance, got {len(a)} and {len(b)}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a = np.atleast_2d(np.cov(a, rowvar=False))
     cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-    tr_sqrt = _trace_sqrt_product(cov_a, cov_b, eps)
-    diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * tr_sqrt)
-
-
-def _trace_sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray, eps: float) -> float:
-    """``tr((Σ_a Σ_b)^{1/2})`` (see :func:`frechet_distance`)."""
-    try:
-        from scipy import linalg
-    except ImportError:  # pragma: no cover - scipy comes with lpips
-        linalg = None
-    if linalg is not None:
-        product = cov_a @ cov_b
-        with warnings.catch_warnings():
-            # Singular covariances (dead ReLU features) make sqrtm warn; the residual check
-            # below decides whether its answer is usable.
-            warnings.simplefilter("ignore")
-            covmean = linalg.sqrtm(product)
-            if not np.isfinite(covmean).all():
-                offset = eps * np.eye(len(cov_a))
-                product = (cov_a + offset) @ (cov_b + offset)
-                covmean = linalg.sqrtm(product)
-        if np.isfinite(covmean).all():
-            scale = max(float(np.abs(covmean).max()), 1e-12)
-            if np.iscomplexobj(covmean) and np.abs(covmean.imag).max() <= 1e-3 * scale:
-                covmean = covmean.real  # round-off, as in the reference FID code
-            residual = np.abs(covmean @ covmean - product).max()
-            if not np.iscomplexobj(covmean) and residual <= 1e-6 * max(
-                    float(np.abs(product).max()), 1e-12):
-                return float(np.trace(covmean))
-    # Σ_a^{1/2} Σ_b Σ_a^{1/2} is symmetric positive semi-definite: eigh is exact and stable.
     vals, vecs = np.linalg.eigh(cov_a)
     root_a = (vecs * np.sqrt(vals.clip(min=0.0))) @ vecs.T
-    inner = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
-    return float(np.sqrt(inner.clip(min=0.0)).sum())
+    lam = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    diff = a.mean(0) - b.mean(0)
+    return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b)
+                 - 2.0 * np.sqrt(lam.clip(min=0.0)).sum())
 
 
-def feature_distance(G: Generator, regressor: PoseLightRegressor, n: int = 1000,
-                     seed: int = SAMPLE_SEED, batch: int = 100, untrained: Generator | None = None,
-                     cache: dict | None = None, progress: bool = True) -> dict[str, Any]:
-    """Fréchet distances to ``n`` SynFaces (:data:`TEST_SEED`) in the regressor's features.
-
-    Returns:
-        dict with ``n``, ``seed``, ``data_seed``, ``floor_seed``, ``feature_dim``, and the
-        distances ``trained`` (G's samples), ``untrained`` (an untrained G's) and ``data``
-        (SynFaces of :data:`FLOOR_SEED`: the value a perfect generator would get with n
-        samples, since Fréchet distances are biased upwards at finite n).
-    """
-    untrained = untrained_like(G) if untrained is None else untrained
-    _, ref = _outputs("synfaces", regressor, n, TEST_SEED, batch, G.size, cache, progress)
-    out: dict[str, Any] = {"n": n, "seed": seed, "data_seed": TEST_SEED,
-                           "floor_seed": FLOOR_SEED, "feature_dim": regressor.feature_dim}
-    for name, source, s in (("data", "synfaces", FLOOR_SEED), ("trained", G, seed),
-                            ("untrained", untrained, seed)):
-        _, feats = _outputs(source, regressor, n, s, batch, G.size, cache, progress)
-        out[name] = frechet_distance(feats, ref)
-    return out
+def feature_distance(outputs_a: RegressorOutputs, outputs_b: RegressorOutputs) -> float:
+    """:func:`frechet_distance` of two sets of images in the regressor's feature space: the
+    recipe of FID, with features that know faces' poses and lights."""
+    return frechet_distance(outputs_a.features, outputs_b.features)
 
 
 # ============================================================ everything, and the report
-def measure(G: Generator, n_coverage: int = 64, n_variety: int = 1000,
-            coverage_steps: int = COVERAGE_STEPS, regressor: PoseLightRegressor | None = None,
-            regressor_steps: int = REGRESSOR_STEPS, regressor_pool: int = REGRESSOR_POOL,
-            n_errors: int = 256, progress: bool = True) -> dict[str, Any]:
+def measure(G: Generator, quick: bool = False, regressor: PoseLightRegressor | None = None,
+            progress: bool = True) -> dict[str, Any]:
     """Every measure of this module on G, with seeds, budgets and the time each took.
 
-    Trains the regressor first when none is given (``regressor_steps`` steps on
-    ``regressor_pool`` faces). Returns a JSON-ready dict with keys ``regressor``,
-    ``coverage``, ``variety``, ``frechet``, ``seeds``, ``generator``, ``seconds`` (per
-    measurement) and ``wall_seconds``.
+    Args:
+        G: the generator to measure.
+        quick: the smoke-run :func:`budgets` instead of the full ones.
+        regressor: a trained :class:`PoseLightRegressor`; trained here when None.
+
+    Returns:
+        a JSON-ready dict with keys ``regressor`` (its budget and held-out errors),
+        ``coverage`` (:func:`coverage`), ``variety`` (:func:`variety` of SynFaces
+        (:data:`TEST_SEED`) as ``data``, and of G's and an untrained G's samples (z seed
+        :data:`SAMPLE_SEED`) as ``trained`` and ``untrained``), ``frechet`` (the
+        :func:`feature_distance` of each of them to those SynFaces, with SynFaces of
+        :data:`FLOOR_SEED` as ``data``: the value a perfect generator would get with as many
+        samples, since Fréchet distances are biased upwards at finite n), ``seeds``,
+        ``budgets``, ``quick``, ``generator``, ``seconds`` (per step) and ``wall_seconds``.
     """
+    budget = budgets(quick)
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
     device = G.input.input.device
     reg_info: dict[str, Any] = {}
     t = time.perf_counter()
     if regressor is None:
-        regressor = train_regressor(regressor_steps, pool=regressor_pool, size=G.size,
-                                    progress=progress)
-        reg_info.update(steps=regressor_steps, pool=regressor_pool, trained_here=True)
+        regressor = train_regressor(budget["regressor_steps"], pool=budget["regressor_pool"],
+                                    size=G.size, progress=progress)
+        reg_info.update(steps=budget["regressor_steps"], pool=budget["regressor_pool"],
+                        trained_here=True)
         seconds["train_regressor"] = round(time.perf_counter() - t, 1)
     else:
         reg_info["trained_here"] = False
     regressor = regressor.to(device).eval()
     t = time.perf_counter()
-    reg_info["mae"] = regressor_errors(regressor, n_errors, size=G.size, progress=progress)
-    reg_info["n_test"] = n_errors
+    reg_info["mae"] = regressor_errors(regressor, budget["n_errors"], size=G.size,
+                                       progress=progress)
+    reg_info["n_test"] = budget["n_errors"]
     seconds["regressor_errors"] = round(time.perf_counter() - t, 1)
 
     untrained = untrained_like(G)
     t = time.perf_counter()
-    cov = coverage(G, n_coverage, coverage_steps, untrained=untrained, progress=progress)
+    cov = coverage(G, budget["n_coverage"], budget["coverage_steps"], untrained=untrained,
+                   progress=progress)
     seconds["coverage"] = round(time.perf_counter() - t, 1)
-    cache: dict = {}
+
+    # Each set is rendered and regressed once, then read by both variety and the distances.
     t = time.perf_counter()
-    var = variety(G, regressor, n_variety, untrained=untrained, cache=cache, progress=progress)
-    seconds["variety"] = round(time.perf_counter() - t, 1)
-    t = time.perf_counter()
-    fd = feature_distance(G, regressor, n_variety, untrained=untrained, cache=cache,
-                          progress=progress)
-    seconds["frechet"] = round(time.perf_counter() - t, 1)
+    n = budget["n_samples"]
+    out = {"data": regressor_outputs(regressor, synface_images(
+               n, TEST_SEED, G.size, progress, f"SynFaces seed {TEST_SEED}")[0]),
+           "floor": regressor_outputs(regressor, synface_images(
+               n, FLOOR_SEED, G.size, progress, f"SynFaces seed {FLOOR_SEED}")[0]),
+           "trained": regressor_outputs(regressor, sample_images(G, n)),
+           "untrained": regressor_outputs(regressor, sample_images(untrained, n))}
+    seconds["samples"] = round(time.perf_counter() - t, 1)
+    var = {"n": n, "seed": SAMPLE_SEED, "data_seed": TEST_SEED, "units": dict(TARGETS),
+           **{name: variety(out[name]) for name in ("data", "trained", "untrained")}}
+    fd = {"n": n, "seed": SAMPLE_SEED, "data_seed": TEST_SEED, "floor_seed": FLOOR_SEED,
+          "feature_dim": regressor.feature_dim,
+          **{name: feature_distance(out[source], out["data"])
+             for name, source in (("data", "floor"), ("trained", "trained"),
+                                  ("untrained", "untrained"))}}
     return {
         "generator": {"size": G.size, "style_dim": G.style_dim, "n_mlp": G.n_mlp,
                       "channels": {str(k): v for k, v in G.channels.items()}},
@@ -576,6 +548,7 @@ def measure(G: Generator, n_coverage: int = 64, n_variety: int = 1000,
         "seeds": {"regressor_data": REGRESSOR_DATA_SEED, "test": TEST_SEED,
                   "floor": FLOOR_SEED, "samples": SAMPLE_SEED, "untrained": UNTRAINED_SEED,
                   "gan_training_data": 0},
+        "budgets": budget, "quick": quick,
         "seconds": seconds, "wall_seconds": round(time.perf_counter() - t_start, 1),
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
     }
@@ -623,8 +596,9 @@ def markdown_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """The command line: :func:`measure` a checkpoint, write the JSON and the markdown table.
+    Quick mode is decided here, from ``--quick`` or ``G2S_QUICK``."""
     from .gan import load_stylegan2
-    from .runtime import quick_mode
 
     p = argparse.ArgumentParser(prog="python -m g2s_lite.gan_quality",
                                 description="Measure coverage, variety and a Fréchet distance "
@@ -634,7 +608,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", required=True, help="JSON file for all numbers")
     p.add_argument("--markdown", default=None, help="also write a model-card table here")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: few faces and steps (also when G2S_QUICK=1)")
+                   help="smoke run: every budget divided by ten (also when G2S_QUICK=1)")
     p.add_argument("--regressor", default=None,
                    help="regressor weights: loaded if the file exists, else trained and saved")
     p.add_argument("--threads", type=int, default=None,
@@ -645,9 +619,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if a.threads:
         torch.set_num_threads(a.threads)
     quick = a.quick or quick_mode()
-    sizes = QUICK if quick else dict(n_coverage=64, coverage_steps=COVERAGE_STEPS,
-                                     n_variety=1000, regressor_steps=REGRESSOR_STEPS,
-                                     regressor_pool=REGRESSOR_POOL, n_errors=256)
+    budget = budgets(quick)
     G, _ = load_stylegan2(a.weights, device=a.device)
     regressor, trained_seconds = None, None
     if a.regressor and Path(a.regressor).is_file():
@@ -658,23 +630,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # Train it here (not inside measure) so it can be kept: later runs then compare
         # generators with the same yardstick.
         t = time.perf_counter()
-        regressor = train_regressor(sizes["regressor_steps"], pool=sizes["regressor_pool"],
+        regressor = train_regressor(budget["regressor_steps"], pool=budget["regressor_pool"],
                                     size=G.size, progress=not a.no_progress)
         trained_seconds = round(time.perf_counter() - t, 1)
         Path(a.regressor).parent.mkdir(parents=True, exist_ok=True)
         torch.save(regressor.state_dict(), a.regressor)
-    result = measure(G, sizes["n_coverage"], sizes["n_variety"], sizes["coverage_steps"],
-                     regressor=regressor, regressor_steps=sizes["regressor_steps"],
-                     regressor_pool=sizes["regressor_pool"], n_errors=sizes["n_errors"],
-                     progress=not a.no_progress)
+    result = measure(G, quick, regressor=regressor, progress=not a.no_progress)
     if trained_seconds is not None:
-        result["regressor"].update(steps=sizes["regressor_steps"],
-                                   pool=sizes["regressor_pool"], trained_here=True)
+        result["regressor"].update(steps=budget["regressor_steps"],
+                                   pool=budget["regressor_pool"], trained_here=True)
         result["seconds"]["train_regressor"] = trained_seconds
         result["wall_seconds"] = round(result["wall_seconds"] + trained_seconds, 1)
     if a.regressor:
         result["regressor"]["weights"] = str(a.regressor)
-    result.update(weights=str(a.weights), quick=quick,
+    result.update(weights=str(a.weights),
                   command=" ".join(["python -m g2s_lite.gan_quality",
                                     *(sys.argv[1:] if argv is None else argv)]))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -37,8 +37,14 @@ from .gan import Discriminator, Generator, save_stylegan2
 from .synth import SynFaces
 
 
-def default_channels(size: int) -> dict[int, int]:
-    """Widths of the small SynFace GAN: 128 channels up to 8 px, then halving."""
+def synface_channels(size: int) -> dict[int, int]:
+    """The channel plan (resolution → channels) of the bundled SynFace GAN, up to ``size``:
+    128 channels up to 8 px, then halving down to 8 — a model small enough to train on a
+    laptop CPU.
+
+    >>> synface_channels(64)
+    {4: 128, 8: 128, 16: 64, 32: 32, 64: 16}
+    """
     widths = {4: 128, 8: 128, 16: 64, 32: 32, 64: 16, 128: 8, 256: 8}
     return {r: c for r, c in widths.items() if r <= size}
 
@@ -50,7 +56,7 @@ class TrainConfig:
     size: int = 64
     style_dim: int = 128
     n_mlp: int = 4
-    channels: dict[int, int] = field(default_factory=dict)  # empty: default_channels(size)
+    channels: dict[int, int] = field(default_factory=dict)  # empty: synface_channels(size)
     batch: int = 16
     lr: float = 0.002
     r1: float = 1.0
@@ -65,7 +71,7 @@ class TrainConfig:
     checkpoint_every: int = 250
 
     def widths(self) -> dict[int, int]:
-        return {int(k): v for k, v in self.channels.items()} or default_channels(self.size)
+        return {int(k): v for k, v in self.channels.items()} or synface_channels(self.size)
 
 
 def build(config: TrainConfig) -> tuple[Generator, Discriminator]:
@@ -271,65 +277,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-
-
-def bundle(run: str | Path, dest: str | Path, command: str,
-           quality_json: str | Path | None = None, quality_md: str | Path | None = None,
-           notes: str = "") -> str:
-    """Ship a run's export with the package: half-precision weights, a model card and the
-    quality figures. Returns the weights' SHA-256 (for :data:`g2s_lite.hub.REGISTRY`).
-
-    Args:
-        run: the run folder (``synface{size}.pt``, ``summary.json``).
-        dest: the package's ``weights`` folder.
-        command: the exact command that trained it (recorded in the card).
-        quality_json, quality_md: output of ``python -m g2s_lite.gan_quality``.
-        notes: anything else the card should say (e.g. how busy the machine was).
-    """
-    from .gan import load_stylegan2
-    from .hub import sha256
-
-    run, dest = Path(run), Path(dest)
-    summary = json.loads((run / "summary.json").read_text())
-    size = summary["config"]["size"]
-    G, D = load_stylegan2(run / f"synface{size}.pt")
-    # half precision halves the file; the models run in float32 after loading
-    ckpt = {"g_ema": {k: v.half() if v.is_floating_point() else v for k, v in G.state_dict().items()},
-            "d": {k: v.half() if v.is_floating_point() else v for k, v in D.state_dict().items()}}
-    dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / f"synface{size}.pt"
-    torch.save(ckpt, weights)
-    digest = sha256(weights)
-    quality = ""
-    if quality_json is not None:
-        (dest / f"synface{size}_quality.json").write_text(Path(quality_json).read_text())
-    if quality_md is not None:
-        quality = Path(quality_md).read_text()
-    cfg = summary["config"]
-    params = sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
-    card = f"""# Model card: `synface{size}`
-
-The small StyleGAN2 that ships with g2s-lite, trained on SynFaces ({size}×{size}) so that every
-chapter runs offline on a CPU. Load it with `g2s_lite.hub.load("synface{size}")`.
-
-## How it was made
-- command: `{command}`
-- seed {cfg['seed']} (networks, latents), training images: SynFaces seed {cfg['data_seed']}
-  drawn on the fly (faces `0 … {summary['images'] - 1}`); the book's test faces use other seeds
-- {summary['iters']} iterations × batch {cfg['batch']} = {summary['images']} images,
-  wall time {summary['wall_seconds'] / 60:.1f} min on {summary['device']} ({summary['threads']} thread(s)),
-  torch {summary['torch']}
-- architecture: size {size}, style_dim {cfg['style_dim']}, n_mlp {cfg['n_mlp']}, widths
-  {cfg['channels']}; G {params[0] / 1e6:.2f} M and D {params[1] / 1e6:.2f} M parameters;
-  stored in half precision (float16), SHA-256 `{digest}`
-- recipe: non-saturating logistic loss, lazy R1 (γ = {cfg['r1']}, every {cfg['d_reg_every']}
-  steps), style mixing p = {cfg['mixing']}, EMA half-life {cfg['ema_kimg']} k images, Adam
-  lr {cfg['lr']}, betas (0, 0.99)
-
-## Quality
-{quality or "(not measured)"}
-
-{notes}
-"""
-    (dest / f"synface{size}.md").write_text(card)
-    return digest

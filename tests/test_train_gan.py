@@ -5,8 +5,11 @@ import json
 import pytest
 import torch
 
+from g2s_lite import hub
 from g2s_lite.gan import load_stylegan2
-from g2s_lite.train_gan import TrainConfig, build, mixed_latents, train
+from g2s_lite.train_gan import TrainConfig, build, mixed_latents, synface_channels, train
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**kw):
@@ -16,7 +19,6 @@ def tiny(**kw):
 
 
 def test_train_writes_samples_checkpoint_and_export_then_resumes(tmp_path):
-    torch.set_num_threads(1)
     summary = train(tiny(), tmp_path, progress=False, device="cpu")
     assert summary["iters"] == 4 and summary["images"] == 16
     assert {p.name for p in (tmp_path / "samples").iterdir()} >= {"000002.png", "000004.png", "final.png"}
@@ -42,3 +44,10 @@ def test_mixed_latents_switch_at_one_layer():
     assert changes.sum() == 1  # exactly one crossover
     same = mixed_latents(G, 3, mixing=0.0, generator=g)
     assert (same == same[:, :1]).all()
+
+
+def test_synface_channels_is_the_bundled_gans_plan():
+    G, _ = hub.load("synface64")
+    assert synface_channels(64) == G.channels
+    assert TrainConfig(size=64).widths() == G.channels  # the default config rebuilds it
+    assert synface_channels(16) == {r: c for r, c in G.channels.items() if r <= 16}
