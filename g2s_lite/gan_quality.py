@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from .gan import Generator, frozen
 from .invert import latent_lr
+from .paper import quick_length
 from .runtime import quick_mode, seeded
 from .synth import SynFaces
 
@@ -78,7 +79,6 @@ N_COVERAGE = 64
 COVERAGE_STEPS = 200
 COVERAGE_LR = 0.1
 N_SAMPLES = 1000
-_QUICK_DIVISOR = 10  # paper.QUICK_DIVISOR
 
 # SynFaces are rendered one face at a time (~12 ms each on a CPU); chunks keep memory flat.
 _SYNFACE_CHUNK = 64
@@ -95,7 +95,7 @@ def budgets(quick: bool = False) -> dict[str, int]:
     full = dict(regressor_steps=REGRESSOR_STEPS, regressor_pool=REGRESSOR_POOL,
                 n_errors=N_ERRORS, n_coverage=N_COVERAGE, coverage_steps=COVERAGE_STEPS,
                 n_samples=N_SAMPLES)
-    return {k: v // _QUICK_DIVISOR for k, v in full.items()} if quick else full
+    return {k: quick_length(v) for k, v in full.items()} if quick else full
 
 
 # ============================================================ data
@@ -319,7 +319,7 @@ def untrained_like(G: Generator, seed: int = UNTRAINED_SEED) -> Generator:
     """
     with seeded(seed):
         fresh = Generator(G.size, style_dim=G.style_dim, n_mlp=G.n_mlp, channels=G.channels)
-    return fresh.to(G.input.input.device).eval()
+    return fresh.to(G.device).eval()
 
 
 def fit_latents(G: Generator, images: Tensor, steps: int = 200, lr: float = COVERAGE_LR,
@@ -349,8 +349,7 @@ def fit_latents(G: Generator, images: Tensor, steps: int = 200, lr: float = COVE
                          f"{tuple(images.shape)}")
     if steps < 0:
         raise ValueError(f"fit_latents: steps must be ≥ 0, got {steps}")
-    ref = G.input.input
-    images = images.to(ref.device, ref.dtype)
+    images = images.to(G.device, G.dtype)
     with frozen(G):
         w = G.mean_latent().expand(len(images), -1).clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=lr)
@@ -406,9 +405,8 @@ def coverage(G: Generator, n: int = N_COVERAGE, steps: int = COVERAGE_STEPS, see
 def sample_images(G: Generator, n: int, seed: int = SAMPLE_SEED, batch: int = 100) -> Tensor:
     """``n`` samples ``G(z)``, z ~ N(0, I) from ``seed``, constant noise, no truncation,
     clamped to [-1, 1] (as they would be shown): ``n×3×size×size`` on G's device."""
-    ref = G.input.input
     z = torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(seed))
-    return torch.cat([G(c.to(ref.device, ref.dtype), noise_mode="const").clamp(-1, 1)
+    return torch.cat([G(c.to(G.device, G.dtype), noise_mode="const").clamp(-1, 1)
                       for c in z.split(batch)])
 
 
@@ -500,7 +498,7 @@ def measure(G: Generator, quick: bool = False, regressor: PoseLightRegressor | N
     budget = budgets(quick)
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
-    device = G.input.input.device
+    device = G.device
     reg_info: dict[str, Any] = {}
     t = time.perf_counter()
     if regressor is None:

@@ -83,7 +83,7 @@ def mixed_latents(G: Generator, batch: int, mixing: float,
                   generator: torch.Generator | None = None) -> Tensor:
     """w+ (``B×n_latent×style_dim``): one w per sample, or with probability ``mixing`` two,
     switching at a random layer."""
-    z = torch.randn(2, batch, G.style_dim, generator=generator).to(G.input.input.device)
+    z = torch.randn(2, batch, G.style_dim, generator=generator).to(G.device)
     w1, w2 = G.mapping(z[0]), G.mapping(z[1])
     w = w1[:, None].repeat(1, G.n_latent, 1)
     if float(torch.rand((), generator=generator)) < mixing:

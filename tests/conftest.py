@@ -44,7 +44,10 @@ def tiny_preset(**changes):
 
 @pytest.fixture(scope="session")
 def gan():
-    """The bundled SynFace GAN (G, D), loaded once for the session; tests must not train it."""
+    """The bundled SynFace GAN (G, D) with its mean w, loaded once for the session; tests
+    must not train it."""
     from g2s_lite import hub
 
-    return hub.load("synface64")
+    G, D = hub.load("synface64")
+    G.mean_latent()
+    return G, D

@@ -3,21 +3,13 @@ bundled SynFace GAN."""
 import pytest
 import torch
 
-from g2s_lite import hub
-from g2s_lite.invert import (LatentOffsetEncoder, Step2Config, add_offset, generate,
-                             offset_start, project, sample_pseudo, step2)
+from g2s_lite.invert import LatentOffsetEncoder, add_offset, generate, offset_start, project, step2
+from g2s_lite.paper import PSEUDO_VIEWS, ProjectConfig, Step2Config
 from g2s_lite.prior import make_prior
-from g2s_lite.pseudo import PSEUDO_VIEWS
+from g2s_lite.pseudo import sample_pseudo
 from g2s_lite.render import Renderer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def gan():
-    G, D = hub.load("synface64")
-    G.mean_latent()
-    return G, D
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +60,7 @@ def test_projection_recovers_a_sample_with_known_w(gan, sample):
     G, D = gan
     w_true, target = sample
     start = generate(G, G.w_avg)
-    w, recon = project(target, G, D, steps=60, progress=False)
+    w, recon = project(target, G, D, ProjectConfig(steps=60), progress=False)
     assert w.shape == (1, G.style_dim) and recon.shape == target.shape
     error, start_error = (recon - target).abs().mean(), (start - target).abs().mean()
     assert error <= 0.3 * start_error
@@ -80,9 +72,9 @@ def test_projection_recovers_a_sample_with_known_w(gan, sample):
 def test_projection_refuses_bad_images(gan):
     G, D = gan
     with pytest.raises(ValueError, match="B×3×H×W"):
-        project(torch.zeros(1, 1, 64, 64), G, D, steps=1, progress=False)
+        project(torch.zeros(1, 1, 64, 64), G, D, ProjectConfig(steps=1), progress=False)
     with pytest.raises(ValueError, match=r"\[−1, 1\]"):
-        project(torch.full((1, 3, 64, 64), 5.0), G, D, steps=1, progress=False)
+        project(torch.full((1, 3, 64, 64), 5.0), G, D, ProjectConfig(steps=1), progress=False)
 
 
 def test_step2_lowers_its_loss_and_collects_samples(gan, sample):

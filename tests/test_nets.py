@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from g2s_lite.nets import (AlbedoNet, DepthNet, LatentEncoder, LightNet, ViewNet,
-                           init_depth_to_prior, paper_width)
+                           init_depth_to_prior)
+from g2s_lite.paper import paper_width
 from g2s_lite.prior import make_prior
 
 

@@ -1,5 +1,6 @@
 """The book's plumbing: dependencies listed once, the repository address in one place,
 a table of contents that matches the chapters, notebooks committed without outputs."""
+import ast
 import json
 import re
 import subprocess
@@ -64,6 +65,8 @@ def test_notebooks_are_committed_without_outputs_and_start_with_setup(nb):
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+    # the mode is decided here, once, and passed down
+    assert "runtime.quick_mode()" in "".join(code[0]["source"])
     assert "runtime.describe" in "".join(code[0]["source"])
 
 
@@ -79,7 +82,37 @@ def test_ci_runs_the_readme_test_command():
 def test_quick_mode_switch(monkeypatch, value, quick):
     monkeypatch.setenv(runtime.QUICK_ENV, value)
     assert runtime.quick_mode() is quick
-    assert runtime.scaled(500, 5) == (5 if quick else 500)
+
+
+def _calls(tree, name):
+    """(enclosing function, line) of every call of ``name`` or ``x.name`` in a module."""
+    found = []
+
+    def walk(node, function):
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                else function
+            if isinstance(child, ast.Call):
+                f = child.func
+                called = f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)
+                if called == name:
+                    found.append((function, child.lineno))
+            walk(child, inner)
+
+    walk(tree, None)
+    return found
+
+
+def test_only_entry_points_decide_quick_mode():
+    """Library functions take ``quick=`` explicitly; the environment is read where a program
+    starts (a command line's main or parser), so the same call gives the same result on
+    every machine."""
+    for path in sorted((ROOT / "g2s_lite").glob("*.py")):
+        if path.name == "runtime.py":
+            continue
+        for function, line in _calls(ast.parse(path.read_text()), "quick_mode"):
+            assert function in ("main", "_parser"), f"{path.name}:{line} reads quick mode in " \
+                                                     f"{function}"
 
 
 def test_bench_command_prints_timings():

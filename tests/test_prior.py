@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from g2s_lite.metrics import depth_errors
-from g2s_lite.prior import FAR, KINDS, NEAR, RADIUS, box_from_mask, default_box, make_prior
+from g2s_lite.paper import PRIOR_FAR as FAR, PRIOR_NEAR as NEAR, PRIOR_RADIUS as RADIUS
+from g2s_lite.prior import KINDS, box_from_mask, default_box, make_prior
 from g2s_lite.synth import SynFaces
 
 BOX = (12.0, 16.0, 52.0, 48.0)  # top, left, bottom, right on a 64×64 image

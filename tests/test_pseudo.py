@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from g2s_lite.prior import make_prior
-from g2s_lite.pseudo import (FACE_LIGHTS, SYNFACE_LIGHTS, ViewRanges, render_pseudo,
-                             sample_lights, sample_views)
+from g2s_lite.paper import FACE_LIGHTS, SYNFACE_LIGHTS, ViewRanges
+from g2s_lite.pseudo import render_pseudo, sample_lights, sample_views
 from g2s_lite.render import Renderer
 
 

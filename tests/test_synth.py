@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from g2s_lite.pseudo import SYNFACE_LIGHTS
+from g2s_lite.paper import SYNFACE_LIGHTS
 from g2s_lite.synth import SYNFACE_BASE_LIGHT, SYNFACE_VIEWS, SynFaces, sample_face_params
 
 
