@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-stamp
 # The notebooks' kernel must be this environment's Python.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test book bench clean
+.PHONY: install test book book-full bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,17 @@ test: $(STAMP)
 	G2S_QUICK=1 $(BIN)/python -m pytest --doctest-modules tests g2s_lite
 	G2S_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:doctest book
 
-## Execute the notebooks (cached) and build the HTML book into _build/html.
+## Execute the notebooks in quick mode (every schedule ÷ 10: about ten minutes on a 2-core
+## laptop; cached) and build the HTML book into _build/html.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --builder html -W --keep-going
+	G2S_QUICK=1 $(BIN)/jupyter-book build . --builder html -W --keep-going
+
+## The same with the paper-like schedules: meant for a GPU (hours on a CPU). The execution
+## cache does not know the mode, so it is cleared first (and a later `make book` re-runs).
+book-full: $(STAMP)
+	rm -rf _build/.jupyter_cache
+	G2S_QUICK=0 $(BIN)/jupyter-book build . --builder html -W --keep-going
+	rm -rf _build/.jupyter_cache
 
 bench: $(STAMP)
 	$(BIN)/python -m g2s_lite.bench render
