@@ -387,4 +387,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the package's copy of this module: the Table that --table finds was made by it
+    # (``python -m`` runs a second copy, as ``__main__``)
+    sys.exit(importlib.import_module("g2s_lite.results").main())
