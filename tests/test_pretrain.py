@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from g2s_lite import benchmark as bm
-from g2s_lite import hub
+from g2s_lite import hub, results
 from g2s_lite.losses import PerceptualLoss
 from g2s_lite.pretrain import (PretrainConfig, Pretrained, main, pretrain, round_path,
                                step3_joint, training_latents)
@@ -156,13 +156,13 @@ def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
     assert made.meta["config"]["images"] == 1 and "--images 1" in made.meta["command"]
     out = tmp_path / "b.json"
     result = bm.run(1, out=out, methods=["g2s_pretrained", "g2s_pretrained_prior_flat"],
-                    progress=False, pretrained=path)
+                    progress=False, pretrained=path, quick=True)
     assert [(r["method"], r["n"]) for r in result["rows"]] == [
         ("g2s_pretrained", 1), ("g2s_pretrained_prior_flat", 1)]
     assert result["meta"]["pretrained"]["sha256"] == hub.sha256(path)
     # the ablation really starts D at the flat prior: after a few quick steps its depth is
     # still far flatter than the ellipsoid start's
-    kept = torch.load(bm.depths_path(out))["0"]
+    kept = torch.load(results.depths_path(out))["0"]
     spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
     assert spread["g2s_pretrained_prior_flat"] < 0.5 * spread["g2s_pretrained"]
     # a second file of other nets cannot be mixed into the same results
@@ -173,12 +173,12 @@ def test_cli_and_benchmark_with_a_pretrained_file(gan, tmp_path, monkeypatch):
     assert not made.meta["config"]["joint"]
     with pytest.raises(ValueError, match="other pretrained nets"):
         bm.run(2, out=out, methods=["g2s_pretrained"], progress=False, pretrained=other,
-               resume=True)
+               resume=True, quick=True)
     assert json.loads(out.read_text())["meta"]["pretrained"]["file"] == str(path)
     # dropping one row made from the nets keeps their record while another row needs it
-    bm.drop(out, ["g2s_pretrained"], reason="test")
+    results.drop(out, ["g2s_pretrained"], "test", bm.TABLE)
     assert json.loads(out.read_text())["meta"]["pretrained"]["sha256"] == hub.sha256(path)
-    bm.drop(out, ["g2s_pretrained_prior_flat"], reason="test")
+    results.drop(out, ["g2s_pretrained_prior_flat"], "test", bm.TABLE)
     assert "pretrained" not in json.loads(out.read_text())["meta"]
 
 
