@@ -1,7 +1,7 @@
 """The SynFace benchmark — Chapter 7: the paper's Tables 1 and 2, measured on our world.
 
 Held-out SynFaces (seed :data:`BENCHMARK_SEED`, used for nothing else) are reconstructed by
-every method and compared with their ground truth in the image's own view (DESIGN §6):
+every method and compared with their ground truth in the image's own view:
 
 * trivial baselines: ``null_depth`` (a constant), ``mean_gt_depth`` (the average true depth
   of the test set, in the image view), ``ellipsoid_prior`` (the starting shape alone);
@@ -75,7 +75,8 @@ DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised
                    "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
 METHODS = (*DEFAULT_METHODS, *PRETRAINED_ABLATIONS)
 
-#: The paper's numbers on BFM faces (SIDE ×10⁻², MAD °), DESIGN §6 — for comparison by ratio.
+#: The paper's numbers on BFM faces (SIDE ×10⁻², MAD °; its Tables 1 and 2), for comparison
+#: by ratio.
 PAPER = {
     "supervised": (0.419, 10.83), "null_depth": (2.723, 43.22),
     "mean_gt_depth": (1.978, 22.99), "g2s_sym": (0.756, 14.81), "g2s_nosym": (1.023, 17.09),
@@ -84,7 +85,8 @@ PAPER = {
     "g2s_prior_flat": (1.021, 20.46),
 }
 #: How a results file's rows are listed and compared (:mod:`~g2s_lite.results`).
-TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER)
+TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER,
+                      pretrained_prefix="g2s_pretrained")
 
 
 # ----------------------------------------------------------------------------- supervised
@@ -150,7 +152,7 @@ def _errors(depth: Tensor, faces: dict[str, Tensor], i: int, renderer: Renderer,
 
 def _pretrained(method: str) -> bool:
     """Whether ``method`` starts from the pretrained nets."""
-    return method == "g2s_pretrained" or method in PRETRAINED_ABLATIONS
+    return method.startswith(TABLE.pretrained_prefix)
 
 
 def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
@@ -321,7 +323,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m g2s_lite.benchmark",
-        description="Evaluate GAN2Shape and baselines on held-out SynFaces (DESIGN §6).",
+        description="Evaluate GAN2Shape and baselines on held-out SynFaces (Chapter 7).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--n", type=int, default=50, help="number of test faces")
     parser.add_argument("--seed", type=int, default=BENCHMARK_SEED, help="seed of the test faces")

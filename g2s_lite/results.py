@@ -108,13 +108,13 @@ def read(out: str | Path) -> tuple[dict, dict]:
 class Table:
     """What the rows of a results file are: ``methods`` in the order the table lists them,
     the ``reference`` row every ratio is taken to, and the ``paper``'s numbers (SIDE ×10⁻²,
-    MAD °) whose ratios stand beside ours. Rows named ``pretrained_prefix…`` started from
-    the nets ``meta["pretrained"]`` records."""
+    MAD °) whose ratios stand beside ours. Rows whose names begin with
+    ``pretrained_prefix`` started from the nets ``meta["pretrained"]`` records."""
 
     methods: tuple[str, ...]
     reference: str
     paper: dict[str, tuple[float, float]]
-    pretrained_prefix: str = "g2s_pretrained"
+    pretrained_prefix: str
 
     def check(self, methods) -> None:
         """Refuse method names the table does not have."""
@@ -128,7 +128,7 @@ def rows(images: dict[str, dict], table: Table, methods=None) -> list[dict]:
     """One row per method of ``methods`` (default: every method some image holds), in the
     table's order, averaged over the images that hold it.
 
-    >>> t = Table(("a", "b"), "a", {})
+    >>> t = Table(("a", "b"), "a", {}, "p")
     >>> images = {"0": {"b": {"side": 1.0, "mad": 10.0, "seconds": 2.0}, "project_seconds": 9},
     ...           "1": {"b": {"side": 3.0, "mad": 20.0, "seconds": 4.0}}}
     >>> rows(images, t)
