@@ -1,18 +1,27 @@
-"""The SynFace benchmark: trivial baselines checked by hand, the JSON layout, resuming, and a
-tiny quick run of the method end to end."""
+"""The SynFace benchmark: trivial baselines checked by hand, the supervised bound's quality, a
+run stopped and resumed, shares of a run, the command line, and GAN2Shape's rows on a tiny
+schedule (the files' bookkeeping itself is tested in test_results.py)."""
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from g2s_lite import benchmark as bm
+from g2s_lite import results
 from g2s_lite.metrics import depth_errors
 from g2s_lite.nets import ROTATION_RANGE_DEG
+from g2s_lite.refine import get_preset
 from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+CHEAP = ["null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised"]
+
+
+def numbers(result):
+    return [(r["method"], r["side"], r["mad"], r["n"]) for r in result["rows"]]
 
 
 def test_trivial_baselines_match_a_direct_computation(tmp_path):
@@ -28,23 +37,6 @@ def test_trivial_baselines_match_a_direct_computation(tmp_path):
     # a constant depth has all normals facing the camera: MAD is the mean tilt of the face
     assert 20 < rows["null_depth"]["mad"] < 70
     assert json.loads(out.read_text())["rows"] == result["rows"]
-    assert set(result["meta"]) >= {"command", "device", "n_images", "wall_seconds", "version",
-                                   "seed"}
-
-
-def test_resume_keeps_finished_work_and_adds_methods(tmp_path, monkeypatch):
-    out = tmp_path / "r.json"
-    bm.run(2, seed=7, out=out, methods=["null_depth"], progress=False)
-    first = json.loads(out.read_text())["images"]["0"]["null_depth"]
-    result = bm.run(2, seed=7, out=out, methods=["null_depth", "mean_gt_depth"], resume=True,
-                    progress=False)
-    assert result["images"]["0"]["null_depth"] == first  # not recomputed
-    assert result["meta"]["earlier_commands"] == ["g2s_lite.benchmark.run"]  # on record
-    assert {r["method"] for r in result["rows"]} == {"null_depth", "mean_gt_depth"}
-    with pytest.raises(ValueError, match="seed"):
-        bm.run(2, seed=8, out=out, methods=["null_depth"], resume=True, progress=False)
-    with pytest.raises(ValueError, match="unknown method"):
-        bm.run(1, methods=["magic"], progress=False)
 
 
 def test_supervised_bound_learns_depth():
@@ -67,27 +59,87 @@ def test_supervised_bound_learns_depth():
     assert plain["mad"].mean() > 0.5 * null["mad"].mean()
 
 
-def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("G2S_QUICK", "1")
+def test_a_run_stopped_mid_way_and_resumed_gives_the_uninterrupted_rows(tmp_path, monkeypatch):
+    whole = bm.run(3, seed=7, out=tmp_path / "whole.json", methods=CHEAP, progress=False,
+                   supervised_steps=2)
+    out = tmp_path / "r.json"
+    errors, calls = bm._errors, []
+
+    def stopped_on_the_third_face(depth, faces, i, *args):
+        calls.append(i)
+        if i == 2:
+            raise KeyboardInterrupt  # killed mid-image
+        return errors(depth, faces, i, *args)
+
+    monkeypatch.setattr(bm, "_errors", stopped_on_the_third_face)
+    with pytest.raises(KeyboardInterrupt):
+        bm.run(3, seed=7, out=out, methods=CHEAP, progress=False, supervised_steps=2)
+    monkeypatch.undo()
+    assert sorted(json.loads(out.read_text())["images"]) == ["0", "1"]
+    # the rows come out the same although the supervised bound is trained again
+    resumed = bm.run(3, seed=7, out=out, methods=CHEAP, progress=False, supervised_steps=2,
+                     resume=True)
+    assert numbers(resumed) == numbers(whole)
+    assert resumed["meta"]["earlier_commands"] == [whole["meta"]["command"]]
+    with pytest.raises(ValueError, match="seed"):
+        bm.run(3, seed=8, out=out, methods=CHEAP, progress=False, resume=True)
+    with pytest.raises(ValueError, match="unknown method"):
+        bm.run(1, methods=["magic"], progress=False)
+
+
+def test_two_shares_merged_equal_one_whole_run(tmp_path):
+    """The faces (and mean_gt_depth, the average over all of them) are those of the whole
+    ``n`` in every share."""
+    whole = bm.run(3, seed=7, methods=CHEAP, progress=False, supervised_steps=2)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    bm.run(3, seed=7, out=a, methods=CHEAP, progress=False, supervised_steps=2, stop=1)
+    bm.run(3, seed=7, out=b, methods=CHEAP, progress=False, supervised_steps=2, first=1)
+    merged = results.merge(a, b, bm.TABLE)
+    for got, want in zip(merged["rows"], whole["rows"], strict=True):
+        assert (got["method"], got["n"]) == (want["method"], 3)
+        assert got["side"] == pytest.approx(want["side"], rel=1e-6)
+        assert got["mad"] == pytest.approx(want["mad"], rel=1e-6)
+    with pytest.raises(ValueError, match="range"):
+        bm.run(3, seed=7, methods=["null_depth"], progress=False, first=2, stop=2)
+
+
+def test_command_line_writes_the_file_and_its_table(tmp_path, capsys, monkeypatch):
     out, md = tmp_path / "b.json", tmp_path / "b.md"
-    assert bm.main(["--n", "1", "--out", str(out), "--markdown", str(md), "--no-progress",
-                    "--methods", "null_depth", "ellipsoid_prior", "g2s_sym", "g2s_prior_flat",
-                    "--supervised-steps", "2"]) == 0
+    argv = ["--n", "2", "--out", str(out), "--markdown", str(md), "--no-progress", "--quick",
+            "--methods", "ellipsoid_prior", "null_depth"]
+    assert bm.main(argv) == 0
     result = json.loads(out.read_text())
-    assert [r["method"] for r in result["rows"]] == ["null_depth", "ellipsoid_prior", "g2s_sym",
-                                                      "g2s_prior_flat"]
-    assert all(r["n"] == 1 and r["side"] > 0 and r["mad"] > 0 for r in result["rows"])
+    assert md.read_text() == capsys.readouterr().out.removesuffix("\n")
+    assert md.read_text() == results.markdown(result, bm.TABLE)
+    assert numbers(result) == numbers(bm.run(2, methods=["null_depth", "ellipsoid_prior"],
+                                             progress=False, quick=True))
+    # quick mode names its preset, so a full run cannot resume a quick file
+    assert result["meta"]["quick"]
+    monkeypatch.delenv("G2S_QUICK", raising=False)
+    with pytest.raises(SystemExit):
+        bm.main([a for a in argv if a != "--quick"] + ["--resume"])
+    assert "preset" in capsys.readouterr().err
+
+
+def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_path):
+    """On a tiny schedule: the plumbing of the learned rows, not their quality (that is
+    Chapter 6's and test_refine's)."""
+    quick = get_preset("synface64", quick=True)
+    tiny = replace(quick, project_steps=2,
+                   step1=tuple(replace(c, steps=2) for c in quick.step1),
+                   step2=tuple(replace(c, steps=2, collect=2) for c in quick.step2),
+                   step3=tuple(replace(c, steps=2) for c in quick.step3))
+    out = tmp_path / "b.json"
+    result = bm.run(1, out=out, methods=["g2s_sym", "g2s_prior_flat"], preset=tiny,
+                    progress=False, quick=True, perceptual="ssim")
     # the method's view is kept (pitch, yaw, roll in radians, then translation)
     view = result["images"]["0"]["g2s_sym"]["view"]
     assert len(view) == 6 and all(abs(a) <= math.radians(ROTATION_RANGE_DEG) for a in view[:3])
     assert view[5] == 0.0  # V does not move faces in depth (the paper's z_translation_range)
-    assert result["meta"]["quick"] and "--n 1" in result["meta"]["command"]
-    text = md.read_text()
-    assert "| g2s_sym |" in text and "(0.28)" in text  # the paper's ratio beside ours
-    kept = torch.load(bm.depths_path(out))["0"]
+    kept = torch.load(results.depths_path(out))["0"]
     assert set(kept) == {"g2s_sym", "g2s_prior_flat"}
-    # the ablation really starts D at the flat prior: after a few quick steps its depth is
-    # still far flatter than the ellipsoid start's
+    # the ablation really starts D at the flat prior: after a few steps its depth is still far
+    # flatter than the ellipsoid start's
     spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
     assert spread["g2s_prior_flat"] < 0.5 * spread["g2s_sym"]
     # the kept depth map gives back the recorded error
@@ -95,109 +147,4 @@ def test_quick_cli_end_to_end(tmp_path, monkeypatch, capsys):
     faces = SynFaces(64).sample(1, seed=bm.BENCHMARK_SEED)
     e = depth_errors(depth.nan_to_num(1.0)[None], faces["depth"], faces["mask"], Renderer(64),
                      pred_valid=(~depth.isnan()).float()[None, None])
-    assert 100 * e["side"].item() == pytest.approx(result["rows"][2]["side"], rel=0.02)
-
-
-def test_two_shares_merged_equal_one_whole_run(tmp_path):
-    methods = ["null_depth", "mean_gt_depth", "supervised"]
-    whole = bm.run(3, seed=7, out=tmp_path / "whole.json", methods=methods, progress=False,
-                   supervised_steps=2)
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    bm.run(3, seed=7, out=a, methods=methods, progress=False, supervised_steps=2, stop=1)
-    bm.run(3, seed=7, out=b, methods=methods, progress=False, supervised_steps=2, first=1)
-    assert list(json.loads(a.read_text())["images"]) == ["0"]
-    assert list(json.loads(b.read_text())["images"]) == ["1", "2"]
-    merged = bm.merge(a, b, markdown_out=tmp_path / "m.md")
-    assert list(merged["images"]) == ["0", "1", "2"]
-    for got, want in zip(merged["rows"], whole["rows"]):
-        assert got["method"] == want["method"] and got["n"] == want["n"] == 3
-        # mean_gt_depth averages all 3 faces in both shares
-        assert got["side"] == pytest.approx(want["side"], rel=1e-6)
-        assert got["mad"] == pytest.approx(want["mad"], rel=1e-6)
-    assert set(torch.load(bm.depths_path(a))) == {"0", "1", "2"}
-    assert merged["meta"]["merged_from"] == [json.loads(b.read_text())["meta"]["command"]]
-    assert "3 test faces" in (tmp_path / "m.md").read_text()
-    # a share resumed with one more face and merged again: each of its commands is listed
-    # once and its wall time counted once (the command line of a resume differs: --resume)
-    part = tmp_path / "part.json"
-    bm.run(3, seed=7, out=part, methods=["null_depth"], progress=False, stop=1,
-           command="share")
-    start = bm.run(3, seed=7, out=tmp_path / "d.json", methods=["null_depth"],
-                   progress=False, first=2)["meta"]["wall_seconds"]
-    bm.merge(tmp_path / "d.json", part)
-    resumed = bm.run(3, seed=7, out=part, methods=["null_depth"], progress=False, stop=2,
-                     resume=True, command="share --resume")["meta"]["wall_seconds"]
-    twice = bm.merge(tmp_path / "d.json", part)
-    assert list(twice["images"]) == ["0", "1", "2"]
-    assert twice["meta"]["merged_from"] == ["share", "share --resume"]
-    assert twice["meta"]["wall_seconds"] == pytest.approx(start + resumed)
-    with pytest.raises(ValueError, match="range"):
-        bm.run(3, seed=7, methods=["null_depth"], progress=False, first=2, stop=2)
-    bm.run(2, seed=7, out=tmp_path / "c.json", methods=["null_depth"], progress=False)
-    with pytest.raises(ValueError, match="n_images"):
-        bm.merge(a, tmp_path / "c.json")
-
-
-def test_drop_removes_a_row_for_resume_to_fill_again_and_notes_show(tmp_path, capsys):
-    out, md = tmp_path / "r.json", tmp_path / "r.md"
-    methods = ["null_depth", "supervised"]
-    before = bm.run(2, seed=7, out=out, methods=methods, progress=False, supervised_steps=2)
-    assert set(torch.load(bm.depths_path(out))["0"]) == {"supervised"}
-    assert bm.main(["--out", str(out), "--markdown", str(md), "--drop", "supervised",
-                    "--reason", "its trainer changed"]) == 0
-    dropped = json.loads(out.read_text())
-    assert [r["method"] for r in dropped["rows"]] == ["null_depth"]
-    assert "supervised_steps" in before["meta"]  # its training record went with the row
-    assert not set(bm.SUPERVISED_META) & set(dropped["meta"])
-    assert all("supervised" not in rec for rec in dropped["images"].values())
-    assert torch.load(bm.depths_path(out))["0"] == {}
-    assert "Dropped and re-run: supervised (its trainer changed)" in md.read_text()
-    # --resume fills the row again: the same numbers, since the code did not really change
-    again = bm.run(2, seed=7, out=out, methods=methods, progress=False, supervised_steps=2,
-                   resume=True)
-    for got, want in zip(again["rows"], before["rows"], strict=True):
-        assert (got["method"], got["side"], got["mad"]) == (want["method"], want["side"],
-                                                            want["mad"])
-    assert again["meta"]["dropped"] == [{"methods": ["supervised"],
-                                         "reason": "its trainer changed"}]
-    assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "made on a CPU"]) == 0
-    assert "Note: made on a CPU" in md.read_text()
-    assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "made on a GPU",
-                    "--replace-notes"]) == 0  # the earlier note went stale
-    assert json.loads(out.read_text())["meta"]["notes"] == ["made on a GPU"]
-    assert "made on a CPU" not in md.read_text()
-    for text in ("rows re-run", "one share resumed"):
-        bm.main(["--out", str(out), "--note", text])
-    assert bm.main(["--out", str(out), "--markdown", str(md), "--note", "two shares resumed",
-                    "--replace-note", "3"]) == 0  # that note alone went stale
-    assert json.loads(out.read_text())["meta"]["notes"] == ["made on a GPU", "rows re-run",
-                                                            "two shares resumed"]
-    assert "one share resumed" not in md.read_text() and "rows re-run" in md.read_text()
-    capsys.readouterr()
-    with pytest.raises(SystemExit):
-        bm.main(["--out", str(out), "--note", "x", "--replace-note", "4"])  # there are three
-    assert "no note 4" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bm.main(["--out", str(out), "--note", "x", "--replace-note", "1", "--replace-notes"])
-    with pytest.raises(ValueError, match="not both"):
-        bm.add_note(out, "x", replace=True, number=1)
-    assert len(json.loads(out.read_text())["meta"]["notes"]) == 3  # the refusals changed nothing
-    with pytest.raises(SystemExit):
-        bm.main(["--out", str(out), "--replace-notes"])  # nothing to replace them with
-    with pytest.raises(SystemExit):
-        bm.main(["--out", str(out), "--drop", "supervised"])  # no --reason
-    assert "--reason" in capsys.readouterr().err
-
-
-def test_a_supervised_row_merged_in_brings_its_training_record(tmp_path):
-    base, share = tmp_path / "base.json", tmp_path / "share.json"
-    bm.run(2, seed=7, out=base, methods=["null_depth"], progress=False)
-    bm.run(2, seed=7, out=share, methods=["supervised"], progress=False, supervised_steps=3)
-    merged = bm.merge(base, share)
-    assert merged["meta"]["supervised_steps"] == 3
-    # and a resume that has no supervised net to train keeps the record too
-    resumed = bm.run(2, seed=7, out=base, methods=["null_depth", "supervised"], resume=True,
-                     progress=False)
-    assert resumed["meta"]["supervised_steps"] == 3
-    assert [r["method"] for r in merged["rows"]] == ["null_depth", "supervised"]
-    assert "supervised_training_seconds" in merged["meta"]
+    assert 100 * e["side"].item() == pytest.approx(result["rows"][0]["side"], rel=0.02)

@@ -1,0 +1,392 @@
+"""Results files: what a benchmark run leaves behind, and the edits made to it afterwards.
+
+Chapter 7's benchmark (:mod:`~g2s_lite.benchmark`) fills a results file face by face; this
+module is the bookkeeping around it, read top to bottom:
+
+1. the files: ``X.json`` and its depth sidecar :func:`depths_path`, replaced whole by
+   :func:`write` (never half written) and read back by :func:`read`;
+2. the table: :class:`Table` says which methods a file's rows are and what they are
+   compared with, :func:`rows` averages them, :func:`markdown` writes them out, table first
+   and the commands that made the file in a short list at the end;
+3. a run that goes on: :func:`resume` gives back what an interrupted run had done;
+4. the edits: :func:`merge` joins a file made alongside (another share of the test faces,
+   other methods), :func:`drop` removes rows to run again, :func:`add_note` explains them.
+
+A results file is ``{"rows": [...], "meta": {...}, "images": {...}}``: ``images`` maps a
+face's index (a string) to ``{method: {"side", "mad", "seconds"[, "view"]}}`` (and the
+seconds the projection took, ``project_seconds``); ``rows`` holds one average per method;
+``meta`` how the file was made (``command``, ``earlier_commands`` of the runs it resumed,
+``merged_from``, ``device``, ``wall_seconds``, the test faces' ``seed`` and ``n_images``, the
+``preset``, ``quick``) and what belongs to some rows only: the nets the pretrained rows
+started from (``pretrained``), the supervised bound's training (:data:`SUPERVISED_META`),
+the rows ``dropped`` and the ``notes``.
+
+The same edits from a shell (``--markdown`` rewrites a table beside the file)::
+
+    python -m g2s_lite.results merge results/synface64.json runs/share2/synface64.json
+    python -m g2s_lite.results drop results/synface64.json supervised --reason "new trainer"
+    python -m g2s_lite.results note results/synface64.json "made on a CPU"
+    python -m g2s_lite.results markdown results/synface64.json --out results/synface64.md
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+#: What ``meta`` records of the supervised bound's training: it belongs with the row, so
+#: :func:`drop` removes it with the last ``supervised`` entry and :func:`merge` brings it in.
+SUPERVISED_META = ("supervised_training_seconds", "supervised_steps")
+#: What a run must share with the file it resumes: the same test faces (a resumed run may
+#: go on to more of them) under the same schedule (quick mode renames the preset).
+SAME_RUN = ("seed", "preset")
+#: What two files must share to be merged: the same run over the same number of faces.
+SAME_FACES = (*SAME_RUN, "n_images", "quick")
+#: What a resumed run carries over from the file it continues.
+CARRIED_META = ("merged_from", "merged_wall_seconds", "pretrained", "dropped", "notes",
+                *SUPERVISED_META)
+
+
+# ----------------------------------------------------------------------------- the files
+def depths_path(out: str | Path) -> Path:
+    """Where the predicted depth maps of a results file ``out`` are kept.
+
+    ``torch.load`` gives ``{image index: {method: S×S}}`` for the methods that are not
+    constant maps, holding depth − 1 in float16 (exact to 1e-4 over the depth range; a
+    quarter of the size of float32 depth) and NaN where the reconstruction does not cover
+    the pixel. ``1 + stored.float()`` is the depth again.
+
+    >>> depths_path("results/synface64.json").as_posix()
+    'results/synface64.depths.pt'
+    """
+    out = Path(out)
+    return out.with_name(out.stem + ".depths.pt")
+
+
+def write(result: dict, depths: dict, out: str | Path | None,
+          markdown_out: str | Path | None = None, table: "Table | None" = None) -> None:
+    """Write a results file and its depth sidecar (and, given ``table``, its markdown).
+
+    Both files are written aside first and then renamed over the old ones, so a run killed
+    while writing leaves the previous pair whole for :func:`resume` to read.
+    """
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        json_tmp, depths_tmp = out.with_suffix(".tmp"), out.with_suffix(".depths.tmp")
+        json_tmp.write_text(json.dumps(result, indent=1))
+        torch.save(depths, depths_tmp)
+        json_tmp.replace(out)
+        depths_tmp.replace(depths_path(out))
+    if markdown_out is not None:
+        if table is None:
+            raise ValueError("a markdown table needs its Table (which methods, compared with "
+                             "what): pass table=")
+        Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_out).write_text(markdown(result, table))
+
+
+def read(out: str | Path) -> tuple[dict, dict]:
+    """A results file and its depth sidecar (empty when there is none), as :func:`write`
+    left them."""
+    out = Path(out)
+    if not out.exists():
+        raise FileNotFoundError(f"{out} does not exist: give the results file (.json) that a "
+                                "benchmark run wrote")
+    depths = (torch.load(depths_path(out), weights_only=True) if depths_path(out).exists()
+              else {})
+    return json.loads(out.read_text()), depths
+
+
+# ----------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Table:
+    """What the rows of a results file are: ``methods`` in the order the table lists them,
+    the ``reference`` row every ratio is taken to, and the ``paper``'s numbers (SIDE ×10⁻²,
+    MAD °) whose ratios stand beside ours. Rows whose names begin with
+    ``pretrained_prefix`` started from the nets ``meta["pretrained"]`` records."""
+
+    methods: tuple[str, ...]
+    reference: str
+    paper: dict[str, tuple[float, float]]
+    pretrained_prefix: str
+
+    def check(self, methods) -> None:
+        """Refuse method names the table does not have."""
+        unknown = [m for m in methods if m not in self.methods]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; choose from "
+                             f"{', '.join(self.methods)}")
+
+
+def rows(images: dict[str, dict], table: Table, methods=None) -> list[dict]:
+    """One row per method of ``methods`` (default: every method some image holds), in the
+    table's order, averaged over the images that hold it.
+
+    >>> t = Table(("a", "b"), "a", {}, "p")
+    >>> images = {"0": {"b": {"side": 1.0, "mad": 10.0, "seconds": 2.0}, "project_seconds": 9},
+    ...           "1": {"b": {"side": 3.0, "mad": 20.0, "seconds": 4.0}}}
+    >>> rows(images, t)
+    [{'method': 'b', 'side': 2.0, 'mad': 15.0, 'n': 2, 'seconds': 3.0}]
+    """
+    wanted = table.methods if methods is None else methods
+    out = []
+    for m in (m for m in table.methods if m in wanted):
+        done = [r[m] for r in images.values() if m in r]
+        if done:
+            n = len(done)
+            out.append({"method": m, "side": sum(d["side"] for d in done) / n,
+                        "mad": sum(d["mad"] for d in done) / n, "n": n,
+                        "seconds": sum(d["seconds"] for d in done) / n})
+    return out
+
+
+def commands(meta: dict) -> tuple[list[str], list[str]]:
+    """The commands that wrote into a file, oldest first, each once; then those of the
+    files merged into it (each once, and none already in the first list)."""
+    ran = list(dict.fromkeys([*meta.get("earlier_commands", []), meta["command"]]))
+    merged = [c for c in dict.fromkeys(meta.get("merged_from", [])) if c not in ran]
+    return ran, merged
+
+
+def markdown(result: dict, table: Table) -> str:
+    """The results as a markdown table, with ratios to the reference row beside the paper's;
+    the notes under it, and how the file was made at the end."""
+    by_method = {r["method"]: r for r in result["rows"]}
+    ref, p_ref = by_method.get(table.reference), table.paper.get(table.reference)
+    meta = result["meta"]
+    done = len(result["images"]) if "images" in result else meta["n_images"]
+    faces = (f"{meta['n_images']} test faces" if done >= meta["n_images"] else
+             f"{done} of {meta['n_images']} test faces done; `--resume` continues")
+    lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']})", "",
+             f"SIDE is ×10⁻², MAD in degrees; ratios are to `{table.reference}` (the paper's in "
+             "brackets, from its BFM Tables 1 and 2).", "",
+             "| method | SIDE | MAD | SIDE ratio (paper) | MAD ratio (paper) | n | s/image |",
+             "|---|---|---|---|---|---|---|"]
+    for m in (m for m in table.methods if m in by_method):
+        r, paper = by_method[m], table.paper.get(m)
+        ratio = ("—", "—") if ref is None else (f"{r['side'] / ref['side']:.2f}",
+                                                f"{r['mad'] / ref['mad']:.2f}")
+        pr = ("", "") if paper is None or p_ref is None else (
+            f" ({paper[0] / p_ref[0]:.2f})", f" ({paper[1] / p_ref[1]:.2f})")
+        lines.append(f"| {m} | {r['side']:.3f} | {r['mad']:.2f} | {ratio[0]}{pr[0]} | "
+                     f"{ratio[1]}{pr[1]} | {r['n']} | {r['seconds']:.1f} |")
+    if len({r["n"] for r in by_method.values()}) > 1:
+        lines += ["", "Rows with different n average over different faces: compare such rows "
+                  "face by face (Chapter 7)."]
+    lines += [f"\nDropped and re-run: {', '.join(d['methods'])} ({d['reason']})."
+              for d in meta.get("dropped", [])]
+    lines += [f"\nNote: {text}" for text in meta.get("notes", [])]
+    ran, merged = commands(meta)
+    lines += ["", "## How this file was made", "",
+              f"On {meta['device']}, {meta['wall_seconds'] / 60:.1f} min of wall time in all; "
+              f"g2s_lite {meta['version']}, torch {meta.get('torch', '?')}. Run by:", "",
+              *[f"- `{c}`" for c in ran]]
+    if merged:
+        lines += ["", "Merged in (the same test faces and preset, run alongside):", "",
+                  *[f"- `{c}`" for c in merged]]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- resuming
+def resume(out: str | Path, meta: dict) -> tuple[dict, dict, dict]:
+    """What an interrupted run left in ``out``, for a run described by ``meta`` to go on
+    from: ``(images, depths, meta)``, the meta with the file's wall time, its commands
+    (as ``earlier_commands``) and its records (:data:`CARRIED_META`) carried over.
+
+    The file must hold the same test faces under the same schedule (:data:`SAME_RUN`)."""
+    old, depths = read(out)
+    for key in SAME_RUN:
+        if old["meta"].get(key) != meta.get(key):
+            raise ValueError(f"{out} holds a run with {key} {old['meta'].get(key)!r}, not "
+                             f"{meta.get(key)!r}; resume needs the same (or drop --resume to "
+                             "start again)")
+    meta = {**meta, "wall_seconds": old["meta"]["wall_seconds"],
+            "earlier_commands": old["meta"].get("earlier_commands", []) + [old["meta"]["command"]]}
+    meta.update({k: old["meta"][k] for k in CARRIED_META if k in old["meta"]})
+    return old["images"], depths, meta
+
+
+# ----------------------------------------------------------------------------- edits
+def merge(out: str | Path, other: str | Path, table: Table,
+          markdown_out: str | Path | None = None) -> dict:
+    """Join the results file ``other`` into ``out`` (and their depth maps): faces and methods
+    that ``out`` lacks are added, entries it already has are kept. Both must be runs over the
+    same test faces and preset (:data:`SAME_FACES`), and pretrained rows from the same nets —
+    e.g. two shares made with ``--first/--stop``, or other methods run alongside.
+    ``other``'s commands (the first and any ``--resume``) are recorded in
+    ``meta.merged_from`` once each, and its wall time in ``meta.merged_wall_seconds``, so
+    that merging a share again after resuming it adds only the faces and the time that are
+    new."""
+    (a, da), (b, db) = read(out), read(other)
+    for key in SAME_FACES:
+        if a["meta"].get(key) != b["meta"].get(key):
+            raise ValueError(f"cannot merge {other} into {out}: their {key} differ "
+                             f"({b['meta'].get(key)!r} vs {a['meta'].get(key)!r}); only runs "
+                             "over the same test faces and preset can be joined")
+    nets = [r["meta"].get("pretrained", {}).get("sha256") for r in (a, b)]
+    if None not in nets and nets[0] != nets[1]:
+        raise ValueError(f"cannot merge {other} into {out}: their pretrained rows started "
+                         f"from different nets (sha256 {nets[1]} vs {nets[0]})")
+    for key in ("pretrained", *SUPERVISED_META):
+        if key in b["meta"]:
+            a["meta"].setdefault(key, b["meta"][key])
+    for i, record in b["images"].items():
+        mine = a["images"].setdefault(i, {})
+        for m, v in record.items():
+            if m not in mine:
+                mine[m] = v
+                if m in db.get(i, {}):
+                    da.setdefault(i, {})[m] = db[i][m]
+    a["images"] = dict(sorted(a["images"].items(), key=lambda kv: int(kv[0])))
+    a["rows"] = rows(a["images"], table)
+    # a resumed share was written by several commands (--resume makes each one differ)
+    share = b["meta"].get("earlier_commands", []) + [b["meta"]["command"]]
+    merged = a["meta"].setdefault("merged_from", [])
+    merged += [c for c in b["meta"].get("merged_from", []) + share if c not in merged]
+    # a share merged again after --resume carries its earlier wall time too: count only the
+    # rest, keyed by the share's first command (older files keyed it by whichever came last)
+    counted = a["meta"].setdefault("merged_wall_seconds", {})
+    before = max(counted.pop(c, 0) for c in share)
+    a["meta"]["wall_seconds"] += b["meta"]["wall_seconds"] - before
+    counted[share[0]] = b["meta"]["wall_seconds"]
+    write(a, da, out, markdown_out, table)
+    return a
+
+
+def drop(out: str | Path, methods: list[str], reason: str, table: Table,
+         markdown_out: str | Path | None = None) -> dict:
+    """Remove ``methods``' results (and depth maps) from ``out``, so that a resumed run or a
+    merge fills them again — after a change to the code that made them. ``reason`` is kept
+    in ``meta.dropped``; the pretrained nets' record goes with the last row made from them,
+    and the supervised bound's training record with the last supervised entry."""
+    table.check(methods)
+    if not reason:
+        raise ValueError("say why the rows are dropped (reason): it is kept in the file")
+    result, depths = read(out)
+    held = {m for r in result["images"].values() for m in r}
+    if not set(methods) & held:
+        raise ValueError(f"{out} holds no results of {', '.join(methods)}: nothing to drop")
+    for i, record in result["images"].items():
+        for m in methods:
+            record.pop(m, None)
+            depths.get(i, {}).pop(m, None)
+    held = {m for r in result["images"].values() for m in r}
+    if not any(m.startswith(table.pretrained_prefix) for m in held):
+        result["meta"].pop("pretrained", None)  # no row left that was made from those nets
+    if "supervised" not in held:
+        for key in SUPERVISED_META:  # nor one made by that training
+            result["meta"].pop(key, None)
+    result["meta"].setdefault("dropped", []).append({"methods": list(methods), "reason": reason})
+    result["rows"] = rows(result["images"], table)
+    write(result, depths, out, markdown_out, table)
+    return result
+
+
+def add_note(out: str | Path, text: str, table: Table | None = None,
+             markdown_out: str | Path | None = None, replace: bool = False,
+             number: int | None = None) -> dict:
+    """Append ``text`` to ``meta.notes`` of ``out`` (shown under the markdown table): what a
+    reader must know about how some rows were made. With ``replace`` it becomes the only
+    note (when re-run rows have made the earlier notes wrong); with ``number`` it takes the
+    place of that note alone (1 is the first), the others kept as they are."""
+    if replace and number is not None:
+        raise ValueError("give replace or number, not both: one replaces every note, the "
+                         "other one of them")
+    result, depths = read(out)
+    notes = result["meta"].setdefault("notes", [])
+    if number is not None:
+        if not 1 <= number <= len(notes):
+            raise ValueError(f"{out} has {len(notes)} note(s), so there is no note {number} "
+                             f"to replace: number them from 1 (or append a new one)")
+        notes[number - 1] = text
+    else:
+        if replace:
+            notes.clear()
+        notes.append(text)
+    write(result, depths, out, markdown_out, table)
+    return result
+
+
+# ----------------------------------------------------------------------------- command line
+def load_table(spec: str) -> Table:
+    """The :class:`Table` named ``"module:NAME"`` (e.g. ``"g2s_lite.benchmark:TABLE"``)."""
+    module, _, name = spec.partition(":")
+    try:
+        table = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        table = None
+    if not isinstance(table, Table):
+        raise ValueError(f"--table {spec!r} names no Table; give module:NAME, e.g. "
+                         "g2s_lite.benchmark:TABLE")
+    return table
+
+
+def _fail(message: str):
+    """Stop a command line with one line that says what to fix (no traceback, no usage)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        _fail(f"{message} (see --help)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m g2s_lite.results",
+                     description="Edit a benchmark results file: merge a file made alongside, "
+                     "drop rows to run again, add a note, or write its markdown table.")
+    parser.add_argument("--table", default="g2s_lite.benchmark:TABLE", metavar="MODULE:NAME",
+                        help="the rows' Table (default: %(default)s)")
+    sub = parser.add_subparsers(dest="edit", required=True, parser_class=_Parser)
+    md_help = "also rewrite this markdown table"
+    m = sub.add_parser("merge", help="join OTHER.json into OUT.json (same test faces, preset)")
+    m.add_argument("out", type=Path, metavar="OUT.json")
+    m.add_argument("other", type=Path, metavar="OTHER.json")
+    m.add_argument("--markdown", type=Path, default=None, help=md_help)
+    d = sub.add_parser("drop", help="remove methods' results, for a resumed run to fill again")
+    d.add_argument("out", type=Path, metavar="OUT.json")
+    d.add_argument("methods", nargs="+", metavar="METHOD")
+    d.add_argument("--reason", required=True, help="why (kept in the file)")
+    d.add_argument("--markdown", type=Path, default=None, help=md_help)
+    n = sub.add_parser("note", help="add a note shown under the table")
+    n.add_argument("out", type=Path, metavar="OUT.json")
+    n.add_argument("text")
+    which = n.add_mutually_exclusive_group()
+    which.add_argument("--replace", action="store_true", help="TEXT replaces every note")
+    which.add_argument("--number", type=int, default=None, metavar="K",
+                       help="TEXT replaces note K alone (1 is the first)")
+    n.add_argument("--markdown", type=Path, default=None, help=md_help)
+    w = sub.add_parser("markdown", help="print (or --out: write) the markdown table")
+    w.add_argument("out", type=Path, metavar="OUT.json", help="the results file")
+    w.add_argument("--out", dest="markdown", type=Path, default=None, metavar="FILE.md")
+    args = parser.parse_args(argv)
+    try:
+        table = load_table(args.table)
+        if args.edit == "merge":
+            result = merge(args.out, args.other, table, args.markdown)
+        elif args.edit == "drop":
+            result = drop(args.out, args.methods, args.reason, table, args.markdown)
+        elif args.edit == "note":
+            result = add_note(args.out, args.text, table, args.markdown, args.replace,
+                              args.number)
+        else:
+            result, _ = read(args.out)
+            if args.markdown is not None:
+                write(result, {}, None, args.markdown, table)
+    except (ValueError, FileNotFoundError) as error:  # a file or a share that does not fit
+        _fail(str(error))
+    print(markdown(result, table))
+    return 0
+
+
+if __name__ == "__main__":
+    # run the package's copy of this module: the Table that --table finds was made by it
+    # (``python -m`` runs a second copy, as ``__main__``)
+    sys.exit(importlib.import_module("g2s_lite.results").main())
