@@ -44,8 +44,9 @@ from torch import Tensor
 from . import __version__, results
 from .metrics import depth_errors
 from .nets import DepthNet, adam
+from .paper import PAPER_TABLES, quick_length
 from .render import Renderer
-from .runtime import QUICK_ENV, quick_mode
+from .runtime import QUICK_ENV, quick_mode, seeded
 from .synth import SynFaces
 
 #: Seed of the test faces: never used for training, tuning or any figure.
@@ -75,17 +76,8 @@ DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised
                    "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
 METHODS = (*DEFAULT_METHODS, *PRETRAINED_ABLATIONS)
 
-#: The paper's numbers on BFM faces (SIDE ×10⁻², MAD °; its Tables 1 and 2), for comparison
-#: by ratio.
-PAPER = {
-    "supervised": (0.419, 10.83), "null_depth": (2.723, 43.22),
-    "mean_gt_depth": (1.978, 22.99), "g2s_sym": (0.756, 14.81), "g2s_nosym": (1.023, 17.09),
-    "g2s_prior_asymmetric": (0.769, 14.95), "g2s_prior_shift6": (0.767, 14.93),
-    "g2s_prior_shift4": (0.775, 15.07), "g2s_prior_weak": (0.764, 14.97),
-    "g2s_prior_flat": (1.021, 20.46),
-}
 #: How a results file's rows are listed and compared (:mod:`~g2s_lite.results`).
-TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER,
+TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER_TABLES,
                       pretrained_prefix="g2s_pretrained")
 
 
@@ -99,6 +91,8 @@ LAM_SUPERVISED_NORMAL = 0.1
 #: Learning rate of the supervised bound, decayed to 0 over its steps (cosine): at a constant
 #: rate its SIDE on the tuning faces moved by up to 0.13 from one thousand steps to the next.
 LR_SUPERVISED = 1e-3
+#: Training steps of the supervised bound (on 50 tuning faces its SIDE had settled by then).
+SUPERVISED_STEPS = 3000
 
 
 def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int = 16,
@@ -116,8 +110,7 @@ def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int 
 
     world = SynFaces(image_size)
     renderer = Renderer(image_size)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = DepthNet(image_size, nf, border=0).to(device)
     opt = adam(net.parameters(), LR_SUPERVISED)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if decay
@@ -168,10 +161,11 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         n, seed: the test faces ``SynFaces(64).sample(n, seed)``.
         out: JSON file, rewritten after every image (None: keep in memory).
         methods: keys of :data:`METHODS`.
-        preset: the GAN2Shape schedule (:func:`~g2s_lite.refine.get_preset`).
+        preset: the GAN2Shape schedule (:func:`~g2s_lite.paper.get_preset`).
         resume: keep the images already in ``out`` (same seed and preset;
             :func:`~g2s_lite.results.resume`).
-        supervised_steps: training steps of the supervised bound (default 3000; quick: 30).
+        supervised_steps: training steps of the supervised bound (default
+            :data:`SUPERVISED_STEPS`, cut in quick mode).
         progress: progress bars.
         device: default CUDA when available.
         command: recorded in ``meta``.
@@ -194,8 +188,10 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     from . import hub
     from .invert import project
     from .losses import PerceptualLoss
+    from .method import reconstruct
+    from .paper import Preset, get_preset
     from .pretrain import Pretrained, PretrainConfig, pretrain
-    from .refine import Preset, get_preset, reconstruct
+    from .prior import starting_prior
     from .runtime import pick_device
 
     TABLE.check(methods)
@@ -233,7 +229,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     supervised = None
     if "supervised" in methods and any("supervised" not in images.get(str(i), {})
                                        for i in range(first, stop)):
-        steps = supervised_steps if supervised_steps is not None else (30 if quick else 3000)
+        steps = (supervised_steps if supervised_steps is not None
+                 else quick_length(SUPERVISED_STEPS) if quick else SUPERVISED_STEPS)
         t0 = time.perf_counter()
         supervised = train_supervised(steps, size, progress=progress, device=device)
         meta["supervised_training_seconds"] = time.perf_counter() - t0
@@ -261,7 +258,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     mean_depth = ((faces["depth"] * covered).sum(0) / covered.sum(0).clamp(min=1)
                   ).where(covered.sum(0) > 0, torch.ones(size, size))
     null = torch.ones(size, size)
-    ellipsoid = the_preset.starting_prior()  # the method's own start
+    ellipsoid = starting_prior(the_preset)  # the method's own start
     # each GAN2Shape variant's schedule, the depth its D starts at (None: the preset's own
     # prior) and the pretrained nets it starts from (None: fresh nets), decided once for the run
     setups: dict[str, tuple[Preset, Tensor | None, Pretrained | None]] = {}
@@ -271,9 +268,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         prior = None
         if variant in PRIOR_ABLATIONS:
             kind, extra = PRIOR_ABLATIONS[variant]
-            prior = the_preset.starting_prior(kind, **extra(size))
-        elif _pretrained(m) and start is not None:
-            prior = start.depth_start(the_preset)
+            prior = starting_prior(the_preset, kind, **extra(size))
         setups[m] = (config, prior, start if _pretrained(m) else None)
 
     for i in tqdm(range(first, stop), desc="benchmark", disable=not progress):
@@ -298,12 +293,17 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 image = faces["image"][i:i + 1].to(device)
                 if w is None:
                     tp = time.perf_counter()
-                    w, _ = project(image, G, D, steps=the_preset.project_steps, progress=False)
+                    w, _ = project(image, G, D, the_preset.project, progress=False)
                     record["project_seconds"] = time.perf_counter() - tp
                 config, prior, nets_from = setups[m]
+                if nets_from is None:  # fresh nets, D at the prior
+                    start_with = dict(prior=prior)
+                else:  # D fresh at the prior, A, V, L and E pretrained
+                    start_with = dict(nets=nets_from.starting_nets(config, i, prior),
+                                      encoder=nets_from.encoder)
                 rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
-                                  perceptual=perceptual, prior=prior, start=nets_from).to("cpu")
-                depth, valid = rec.depth, rec.valid
+                                  perceptual=perceptual, **start_with)
+                depth, valid = rec.depth.cpu(), rec.valid.cpu()
                 view = rec.view[0].tolist()  # to hold against the true view
             side_, mad_ = _errors(depth, faces, i, renderer, valid)
             if not (math.isfinite(side_) and math.isfinite(mad_)):
