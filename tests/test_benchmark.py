@@ -3,16 +3,16 @@ run stopped and resumed, shares of a run, the command line, and GAN2Shape's rows
 schedule (the files' bookkeeping itself is tested in test_results.py)."""
 import json
 import math
-from dataclasses import replace
 
 import pytest
 import torch
 
+from conftest import tiny_preset
 from g2s_lite import benchmark as bm
-from g2s_lite import results
+from g2s_lite import hub, results
 from g2s_lite.metrics import depth_errors
-from g2s_lite.nets import ROTATION_RANGE_DEG
-from g2s_lite.refine import get_preset
+from g2s_lite.paper import ROTATION_RANGE_DEG
+from g2s_lite.pretrain import main as pretrain_main
 from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 
@@ -124,13 +124,8 @@ def test_command_line_writes_the_file_and_its_table(tmp_path, capsys, monkeypatc
 def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_path):
     """On a tiny schedule: the plumbing of the learned rows, not their quality (that is
     Chapter 6's and test_refine's)."""
-    quick = get_preset("synface64", quick=True)
-    tiny = replace(quick, project_steps=2,
-                   step1=tuple(replace(c, steps=2) for c in quick.step1),
-                   step2=tuple(replace(c, steps=2, collect=2) for c in quick.step2),
-                   step3=tuple(replace(c, steps=2) for c in quick.step3))
     out = tmp_path / "b.json"
-    result = bm.run(1, out=out, methods=["g2s_sym", "g2s_prior_flat"], preset=tiny,
+    result = bm.run(1, out=out, methods=["g2s_sym", "g2s_prior_flat"], preset=tiny_preset(),
                     progress=False, quick=True, perceptual="ssim")
     # the method's view is kept (pitch, yaw, roll in radians, then translation)
     view = result["images"]["0"]["g2s_sym"]["view"]
@@ -148,3 +143,33 @@ def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_p
     e = depth_errors(depth.nan_to_num(1.0)[None], faces["depth"], faces["mask"], Renderer(64),
                      pred_valid=(~depth.isnan()).float()[None, None])
     assert 100 * e["side"].item() == pytest.approx(result["rows"][0]["side"], rel=0.02)
+
+
+def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path):
+    """g2s_pretrained and its ablations start from a pretrained-nets file, record its hash,
+    and a resumed run with other nets is refused; dropping the last row that used the nets
+    drops their record."""
+    path, other = tmp_path / "p.pt", tmp_path / "q.pt"
+    tiny = ["--images", "1", "--rounds", "1", "--step1", "2", "--step2", "2", "--collect", "1",
+            "--step3", "2", "--no-quick"]
+    assert pretrain_main(["--out", str(path), "--no-joint", *tiny]) == 0
+    assert pretrain_main(["--out", str(other), "--seed", "5", *tiny]) == 0
+    out = tmp_path / "b.json"
+    result = bm.run(1, out=out, methods=["g2s_pretrained", "g2s_pretrained_prior_flat"],
+                    progress=False, pretrained=path, preset=tiny_preset())
+    assert [(r["method"], r["n"]) for r in result["rows"]] == [
+        ("g2s_pretrained", 1), ("g2s_pretrained_prior_flat", 1)]
+    assert result["meta"]["pretrained"]["sha256"] == hub.sha256(path)
+    # the ablation really starts D at the flat prior: after a few steps its depth is still
+    # far flatter than the ellipsoid start's
+    kept = torch.load(results.depths_path(out))["0"]
+    spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
+    assert spread["g2s_pretrained_prior_flat"] < 0.5 * spread["g2s_pretrained"]
+    with pytest.raises(ValueError, match="other pretrained nets"):
+        bm.run(2, out=out, methods=["g2s_pretrained"], progress=False, pretrained=other,
+               resume=True, preset=tiny_preset())
+    # dropping one row made from the nets keeps their record while another row needs it
+    results.drop(out, ["g2s_pretrained"], "test", bm.TABLE)
+    assert json.loads(out.read_text())["meta"]["pretrained"]["sha256"] == hub.sha256(path)
+    results.drop(out, ["g2s_pretrained_prior_flat"], "test", bm.TABLE)
+    assert "pretrained" not in json.loads(out.read_text())["meta"]
