@@ -134,13 +134,14 @@ def _keep_first(stage: Stage, n: int) -> Stage:
 @dataclass
 class Reconstruction(Factors):
     """The factors of one image (see :class:`Factors`), and how they were found: the image
-    and its latent ``w``, the trained ``nets`` and ``encoder`` (None when every stage made
-    a fresh one), one :class:`Stage` per stage and the seconds spent in each part."""
+    and its latent ``w``, the trained ``nets`` and the latent-offset ``encoder`` of the last
+    step 2 (what a GAN-route edit needs), one :class:`Stage` per stage and the seconds spent
+    in each part."""
 
     image: Tensor
     w: Tensor
     nets: Nets
-    encoder: LatentOffsetEncoder | None
+    encoder: LatentOffsetEncoder
     stages: list[Stage]
     timings: dict[str, float]
 
@@ -201,4 +202,4 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         stages.append(_keep_first(result, KEEP_SAMPLES))
     timings["total"] = sum(timings.values())
     return Reconstruction(**vars(stages[-1].factors), image=image, w=w, nets=nets,
-                          encoder=encoder, stages=stages, timings=timings)
+                          encoder=stages[-1].step2.encoder, stages=stages, timings=timings)

@@ -46,6 +46,7 @@ def test_reconstruct_is_its_stages_run_in_order(gan, image, one_thread):
     # the second stage has no mirror term, so its losses differ from a mirrored stage's
     assert rec.stages[1].step3 != rec.stages[0].step3
     assert set(rec.timings) == {"step1", "step2", "step3", "total"}  # w given: no projection
+    assert rec.encoder is rec.stages[-1].step2.encoder  # kept for GAN-route edits
 
 
 def test_given_nets_are_copied_not_trained(gan, image):
