@@ -7,6 +7,9 @@ every method and compared with their ground truth in the image's own view:
   of the test set, in the image view), ``ellipsoid_prior`` (the starting shape alone);
 * ``supervised``: the same depth network trained directly on SynFaces ground truth (other
   faces, other seeds) — the upper bound;
+* ``unsup3d_sym`` / ``unsup3d_nosym``: Unsup3d (:mod:`~g2s_lite.unsup3d`), trained beforehand
+  on a collection of other SynFaces with and without the symmetry assumption, feed-forward
+  (its shipped weights, or those in ``--unsup3d-dir``);
 * ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term;
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
 * ``g2s_pretrained``: the method (with the mirror term) with A, V, L and the encoder E
@@ -48,6 +51,7 @@ from .paper import PAPER_TABLES, quick_length
 from .render import Renderer
 from .runtime import QUICK_ENV, quick_mode, seeded
 from .synth import SynFaces
+from .unsup3d import WEIGHTS_DIR, Unsup3d
 
 #: Seed of the test faces: never used for training, tuning or any figure.
 BENCHMARK_SEED = 31337
@@ -70,9 +74,12 @@ PRETRAINED_ABLATIONS = {"g2s_pretrained_" + m.removeprefix("g2s_"): m
                         for m in ("g2s_nosym", *PRIOR_ABLATIONS)}
 #: Methods whose depth is one map for every image (not kept per image).
 CONSTANT_MAPS = ("null_depth", "mean_gt_depth", "ellipsoid_prior")
+#: The Unsup3d rows: method → the weights file it reads (:mod:`~g2s_lite.unsup3d`).
+UNSUP3D_METHODS = {"unsup3d_sym": "unsup3d_sym.pt", "unsup3d_nosym": "unsup3d_nosym.pt"}
 #: What a run evaluates unless told otherwise (the pretrained ablations cost as much again:
 #: ask for them with ``--methods``).
-DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
+DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised",
+                   *UNSUP3D_METHODS, "g2s_sym",
                    "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
 METHODS = (*DEFAULT_METHODS, *PRETRAINED_ABLATIONS)
 
@@ -154,7 +161,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         device: torch.device | str | None = None, command: str | None = None,
         markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None,
         pretrained: str | Path | None = None, quick: bool = False,
-        perceptual: str = "auto") -> dict:
+        perceptual: str = "auto", unsup3d_dir: str | Path | None = None) -> dict:
     """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
 
     Args:
@@ -182,6 +189,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         quick: every schedule cut for a quick look (the preset, the supervised bound's
             steps, the pretraining); recorded in ``meta`` and in the preset's name.
         perceptual: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method uses.
+        unsup3d_dir: the folder holding the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`;
+            default the package's shipped ones).
     """
     from tqdm.auto import tqdm
 
@@ -236,6 +245,15 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
     perceptual = PerceptualLoss(perceptual) if gan_methods else None
+    unsup3d = {}
+    for m in methods:
+        if m in UNSUP3D_METHODS:
+            path = Path(unsup3d_dir or WEIGHTS_DIR) / UNSUP3D_METHODS[m]
+            unsup3d[m] = Unsup3d.load(path, device)
+            meta.setdefault("unsup3d", {})[m] = {"file": str(path), "sha256": hub.sha256(path),
+                                                 **{k: v for k, v in unsup3d[m].meta.items()
+                                                    if k in ("command", "train_seconds",
+                                                             "device", "config")}}
     start = None
     if any(_pretrained(m) and m not in images.get(str(i), {})
            for m in methods for i in range(first, stop)):
@@ -289,6 +307,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             elif m == "supervised":
                 with torch.no_grad():
                     depth = supervised(faces["image"][i:i + 1].to(device)).cpu()
+            elif m in UNSUP3D_METHODS:  # the canonical depth warped by the predicted view
+                seen = unsup3d[m].predict(faces["image"][i:i + 1].to(device))
+                depth, valid = seen["depth"].cpu(), seen["valid"].cpu()
             else:
                 image = faces["image"][i:i + 1].to(device)
                 if w is None:
@@ -355,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--perceptual", default="auto", choices=("auto", "lpips", "ssim"),
                         help="the method's perceptual loss (auto: LPIPS where its weights are "
                         "available, else SSIM)")
+    parser.add_argument("--unsup3d-dir", type=Path, default=None, metavar="DIR",
+                        help="folder with unsup3d_sym.pt and unsup3d_nosym.pt (default: the "
+                        "shipped weights; make them with python -m g2s_lite.unsup3d)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -363,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
                      args.supervised_steps, not args.no_progress, args.device, command,
                      args.markdown, args.first, args.stop, args.pretrained,
-                     quick=args.quick or quick_mode(), perceptual=args.perceptual)
+                     quick=args.quick or quick_mode(), perceptual=args.perceptual,
+                     unsup3d_dir=args.unsup3d_dir)
     except ValueError as error:  # faces out of range, a file that cannot be resumed
         parser.error(str(error))
     print(results.markdown(result, TABLE))

@@ -56,6 +56,8 @@ EPS = 1e-7
 #: The nets a shipped file holds: D and V are all it takes to predict depth in the image's
 #: view, and they keep the file under 5 MB (A, L and C are training-only here).
 SHIPPED = ("depth", "view")
+#: Where the shipped weights live.
+WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: The SSIM window of the perceptual term (the same as :class:`~g2s_lite.losses.PerceptualLoss`).
 SSIM_WINDOW = 7
 
