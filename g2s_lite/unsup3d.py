@@ -317,7 +317,8 @@ def train(model: Unsup3d, images: Tensor, config: Unsup3dConfig = Unsup3dConfig(
 
     Adam's rate falls from ``config.lr`` to 0 along a cosine. With ``checkpoint``, the
     nets, the optimiser and the history are written every ``every`` steps and at the end,
-    and a run finds its place there when started again. ``log`` gets one line per ``every``
+    and a run finds its place there when started again (with another ``config.steps``, the
+    cosine is stretched to end there). ``log`` gets one line per ``every``
     steps (step, mean loss, seconds).
 
     Returns:
@@ -338,6 +339,8 @@ def train(model: Unsup3d, images: Tensor, config: Unsup3dConfig = Unsup3dConfig(
             module.load_state_dict(blob["nets"][name])
         opt.load_state_dict(blob["opt"])
         schedule.load_state_dict(blob["schedule"])
+        # a run resumed with another length keeps its place and still ends at rate 0
+        schedule.T_max = max(1, config.steps)
         start, history, seconds = blob["step"], blob["history"], blob["seconds"]
 
     def save(step: int) -> None:
