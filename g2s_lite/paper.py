@@ -281,7 +281,7 @@ class Unsup3dConfig:
     collection of ``collection`` SynFaces (the book: a CPU's budget; the released code: batch
     64 over 160k images for 30 epochs)."""
 
-    steps: int = 2400
+    steps: int = 1500
     batch: int = 8
     lr: float = UNSUP3D_LR
     lam_perc: float = UNSUP3D_LAM_PERC
