@@ -166,13 +166,16 @@ class Unsup3d:
         return self.train(False)
 
     # ---- the autoencoder ---------------------------------------------------------------
-    def losses(self, image: Tensor, lam_perc: float = 1.0, lam_flip: float = 0.5
-               ) -> dict[str, Tensor]:
+    def losses(self, image: Tensor, lam_perc: float = 1.0, lam_flip: float = 0.5,
+               lam_depth_sm: float = 0.0) -> dict[str, Tensor]:
         """Factor a batch, render it back (and its mirror) and score the reconstructions.
 
         Args:
             image: ``B×3×S×S`` in [−1, 1].
             lam_perc, lam_flip: weights of the perceptual term and of the mirrored terms.
+            lam_depth_sm: weight of the released code's optional depth smoothness (mean
+                |first difference| of the canonical depth over its range; 0 for faces,
+                0.1 in its synthetic-car configuration).
 
         Returns:
             dict with ``total`` (what training lowers), the terms ``l1``, ``perc`` (and
@@ -182,6 +185,9 @@ class Unsup3d:
         """
         b = image.shape[0]
         depth, albedo = self.nets.depth(image), self.nets.albedo(image)
+        span = self.nets.depth.max_depth - self.nets.depth.min_depth
+        depth_sm = ((depth[:, 1:] - depth[:, :-1]).abs().mean()
+                    + (depth[:, :, 1:] - depth[:, :, :-1]).abs().mean()) / span
         view, light = self.nets.view(image), self.nets.light(image)
         copies = 1
         if self.symmetric:
@@ -194,10 +200,10 @@ class Unsup3d:
         mask = valid.view(copies, b, *valid.shape[1:]).prod(0).detach()
         sigma = self.confidence(image) if self.confidence is not None else None
         pick = (lambda k: sigma[:, k:k + 1]) if sigma is not None else (lambda k: None)
-        out = {"reconstruction": recon[:b], "mask": mask, "sigma": sigma,
+        out = {"reconstruction": recon[:b], "mask": mask, "sigma": sigma, "depth_sm": depth_sm,
                "l1": confident_l1(recon[:b], image, pick(0), mask),
                "perc": confident_perceptual(recon[:b], image, pick(2), mask)}
-        out["total"] = out["l1"] + lam_perc * out["perc"]
+        out["total"] = out["l1"] + lam_perc * out["perc"] + lam_depth_sm * depth_sm
         if self.symmetric:
             out["mirrored"] = recon[b:]
             out["l1_flip"] = confident_l1(recon[b:], image, pick(1), mask)
@@ -358,7 +364,8 @@ def train(model: Unsup3d, images: Tensor, config: Unsup3dConfig = Unsup3dConfig(
     for step in tqdm(range(start, config.steps), initial=start, total=config.steps,
                      desc="Unsup3d", disable=not progress):
         idx = batch_indices(step, config.batch, images.shape[0], UNSUP3D_SEED)
-        out = model.losses(images[idx].to(device).float(), config.lam_perc, config.lam_flip)
+        out = model.losses(images[idx].to(device).float(), config.lam_perc, config.lam_flip,
+                           config.lam_depth_sm)
         opt.zero_grad()
         out["total"].backward()
         opt.step()
@@ -395,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="resumable training state (default OUT.ckpt)")
     parser.add_argument("--log", type=Path, default=None, help="progress log (default OUT.log)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the nets")
+    parser.add_argument("--lam-depth-sm", type=float, default=Unsup3dConfig.lam_depth_sm,
+                        help="weight of the depth smoothness (the released code: 0 for faces)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps")
@@ -403,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = Unsup3dConfig(steps=args.steps, batch=args.batch, collection=args.collection,
-                           symmetric=not args.no_symmetry)
+                           symmetric=not args.no_symmetry, lam_depth_sm=args.lam_depth_sm)
     if args.quick or quick_mode():
         config = config.quick()
     device = pick_device(args.device)

@@ -75,6 +75,16 @@ def test_without_symmetry_there_is_no_mirror_branch():
     assert out["total"].item() == pytest.approx((out["l1"] + out["perc"]).item(), rel=1e-6)
 
 
+def test_depth_smoothness_adds_its_weighted_term_and_is_zero_for_a_constant_depth():
+    model = Unsup3d.create(64, 8, symmetric=False, seed=1)
+    image = SynFaces(64).sample(1, seed=0)["image"]
+    plain, smooth = model.losses(image), model.losses(image, lam_depth_sm=0.1)
+    assert smooth["total"].item() == pytest.approx((plain["total"] + 0.1 * plain["depth_sm"]).item(),
+                                                   rel=1e-5)
+    model.nets.depth.forward = lambda x: torch.full((x.shape[0], 64, 64), 1.0)
+    assert model.losses(image)["depth_sm"].item() == 0.0
+
+
 def test_batches_cover_each_epoch_once_and_resume_in_place():
     steps = torch.cat([batch_indices(s, 5, 10, seed=3) for s in range(4)])
     assert torch.equal(steps[:10].sort().values, torch.arange(10))
