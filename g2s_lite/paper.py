@@ -288,6 +288,8 @@ class Unsup3dConfig:
     lam_flip: float = UNSUP3D_LAM_FLIP
     #: the released code's optional depth smoothness (0 for faces, 0.1 for its synthetic cars)
     lam_depth_sm: float = 0.0
+    #: where L's light starts: dy = 0 (frontal, as released) or lit from above
+    light_dy: float = 0.0
     symmetric: bool = True  #: the mirrored reconstruction and its confidence maps
     confidence: bool = True  #: learn per-pixel confidence σ (else σ = 1 everywhere)
     nf: int = 16  #: network width (the released nets: 64 for D, A, C and 32 for V, L)

@@ -138,13 +138,27 @@ class Unsup3d:
 
     @classmethod
     def create(cls, image_size: int = 64, nf: int = 16, symmetric: bool = True,
-               confidence: bool = True, seed: int = 0,
-               device: torch.device | str = "cpu") -> "Unsup3d":
-        """Fresh nets, seeded. Unsup3d has no prior: D starts from its random weights."""
+               confidence: bool = True, seed: int = 0, device: torch.device | str = "cpu",
+               light_dy: float = 0.0) -> "Unsup3d":
+        """Fresh nets, seeded. Unsup3d has no prior: D starts from its random weights.
+
+        ``light_dy`` ≠ 0 starts L's light lit from above (dy, in L's units) instead of from
+        the front, through a learnable bias of its last layer: a face and its hollow twin
+        explain the images equally well, the light from above tells them apart (Chapter 10).
+        """
         nets = Nets.create(image_size, nf, seed, device)
+        if light_dy:
+            old = nets.light.net.head
+            head = nn.Conv2d(old.in_channels, old.out_channels, 1, bias=True).to(device)
+            nn.init.zeros_(head.weight)
+            with torch.no_grad():
+                head.bias.copy_(torch.tensor([0.0, 0.0, 0.0, math.atanh(light_dy)]))
+            nets.light.net.head = head
         with seeded(seed + 1):
             conf = ConfidenceNet(image_size, nf).to(device) if confidence else None
-        return cls(nets, conf, symmetric, Renderer(image_size))
+        model = cls(nets, conf, symmetric, Renderer(image_size))
+        model.light_dy = light_dy
+        return model
 
     def modules(self) -> dict[str, nn.Module]:
         """The nets by name: depth, albedo, view, light (and confidence)."""
@@ -245,6 +259,7 @@ class Unsup3d:
             state[name] = {n: t.half() if half and n in params else t
                            for n, t in modules[name].state_dict().items()}
         config = {"symmetric": self.symmetric, "confidence": self.confidence is not None,
+                  "light_dy": getattr(self, "light_dy", 0.0),
                   "image_size": self.renderer.height,
                   "nf": self.nets.view.net.features[0].out_channels}
         path = Path(path)
@@ -266,7 +281,7 @@ class Unsup3d:
                              "write one with Unsup3d.save")
         c = blob["config"]
         model = cls.create(c["image_size"], c["nf"], c["symmetric"], c["confidence"],
-                           device=device)
+                           device=device, light_dy=c.get("light_dy", 0.0))
         modules = model.modules()
         for name, state in blob["state"].items():
             modules[name].load_state_dict({k: v.float() if v.is_floating_point() else v
@@ -402,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="resumable training state (default OUT.ckpt)")
     parser.add_argument("--log", type=Path, default=None, help="progress log (default OUT.log)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the nets")
+    parser.add_argument("--light-dy", type=float, default=Unsup3dConfig.light_dy,
+                        help="start L's light from above by this dy (0: frontal, as released)")
     parser.add_argument("--lam-depth-sm", type=float, default=Unsup3dConfig.lam_depth_sm,
                         help="weight of the depth smoothness (the released code: 0 for faces)")
     parser.add_argument("--device", default=None)
@@ -412,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = Unsup3dConfig(steps=args.steps, batch=args.batch, collection=args.collection,
-                           symmetric=not args.no_symmetry, lam_depth_sm=args.lam_depth_sm)
+                           symmetric=not args.no_symmetry, lam_depth_sm=args.lam_depth_sm,
+                           light_dy=args.light_dy)
     if args.quick or quick_mode():
         config = config.quick()
     device = pick_device(args.device)
@@ -420,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     log = args.log or args.out.with_name(args.out.name + ".log")
     images = collection(config.collection, cache=args.cache, progress=not args.no_progress)
     model = Unsup3d.create(images.shape[-1], config.nf, config.symmetric, config.confidence,
-                           args.seed, device)
+                           args.seed, device, config.light_dy)
     history = train(model, images, config, checkpoint, log, progress=not args.no_progress)
     command = "python -m g2s_lite.unsup3d " + " ".join(sys.argv[1:] if argv is None else argv)
     model.meta.update(config=asdict(config), seed=args.seed, collection_seed=UNSUP3D_SEED,
