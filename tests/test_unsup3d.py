@@ -135,6 +135,16 @@ def test_saved_nets_predict_the_same_depth_and_the_file_says_what_is_missing(tmp
         model.save(path, parts=("shape",))
 
 
+def test_a_light_started_from_above_is_learnable_and_survives_a_file(tmp_path):
+    model = Unsup3d.create(64, 8, seed=2, light_dy=0.25)
+    image = SynFaces(64).sample(2, seed=1)["image"]
+    assert torch.allclose(model.nets.light(image), torch.tensor([[0.5, 0.5, 0.0, 0.25]] * 2))
+    assert any(p is model.nets.light.net.head.bias for p in model.parameters())
+    model.save(tmp_path / "u.pt", parts=("light",), half=False)
+    assert torch.allclose(Unsup3d.load(tmp_path / "u.pt").nets.light(image),
+                          model.nets.light(image))
+
+
 def test_predicted_depth_is_the_canonical_depth_warped_by_the_view():
     model = Unsup3d.create(64, 8, seed=2)
     image = SynFaces(64).sample(1, seed=1)["image"]
