@@ -226,7 +226,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
 
     def save() -> dict:
         meta["wall_seconds"] = wall0 + time.perf_counter() - started
-        result = {"rows": results.rows(images, TABLE, methods), "meta": meta, "images": images}
+        # every row the file holds, not only this run's: a --resume with other --methods adds
+        # rows to a results file
+        result = {"rows": results.rows(images, TABLE), "meta": meta, "images": images}
         results.write(result, depths, out, markdown_out, TABLE)
         return result
 

@@ -273,6 +273,14 @@ UNSUP3D_LAM_FLIP = 0.5
 #: released ≈75k, so the rate starts 5× higher and decays to 0 along a cosine (the recipe
 #: of the supervised bound, Chapter 7).
 UNSUP3D_LR = 5e-4
+#: Where the book starts Unsup3d's light: from above, at the middle of SynFaces' light
+#: elevations (the released code starts it frontal). A face and its hollow twin — depth
+#: reflected, turn and light reversed — explain the images equally well; with a frontal
+#: start, runs with nets seeded 0 and 1 both learned the hollow face (Chapter 10).
+UNSUP3D_LIGHT_DY = (SYNFACE_LIGHTS.dy[0] + SYNFACE_LIGHTS.dy[1]) / 2
+#: The released code's optional depth smoothness, at the weight of its synthetic-car
+#: configuration (0 for faces there): a few thousand steps leave a noisy depth without it.
+UNSUP3D_LAM_DEPTH_SM = 0.1
 
 
 @dataclass(frozen=True)
@@ -281,15 +289,13 @@ class Unsup3dConfig:
     collection of ``collection`` SynFaces (the book: a CPU's budget; the released code: batch
     64 over 160k images for 30 epochs)."""
 
-    steps: int = 1500
+    steps: int = 1000
     batch: int = 8
     lr: float = UNSUP3D_LR
     lam_perc: float = UNSUP3D_LAM_PERC
     lam_flip: float = UNSUP3D_LAM_FLIP
-    #: the released code's optional depth smoothness (0 for faces, 0.1 for its synthetic cars)
-    lam_depth_sm: float = 0.0
-    #: where L's light starts: dy = 0 (frontal, as released) or lit from above
-    light_dy: float = 0.0
+    lam_depth_sm: float = UNSUP3D_LAM_DEPTH_SM  #: the released code: 0 for faces
+    light_dy: float = UNSUP3D_LIGHT_DY  #: where L's light starts (the released code: 0)
     symmetric: bool = True  #: the mirrored reconstruction and its confidence maps
     confidence: bool = True  #: learn per-pixel confidence σ (else σ = 1 everywhere)
     nf: int = 16  #: network width (the released nets: 64 for D, A, C and 32 for V, L)

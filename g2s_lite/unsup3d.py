@@ -24,7 +24,12 @@ perceptual error e is the SSIM dissimilarity (1 − SSIM)/2 at full resolution i
 distance between VGG-16 relu3_3 features at a quarter of it (SSIM needs no download and is
 the perceptual loss of every other chapter), the nets are narrower (``nf`` 16), the depth's
 border is held on all four sides (the nets of Chapter 2) and the schedule fits a CPU
-(:class:`~g2s_lite.paper.Unsup3dConfig`). It never sees a depth map: only images.
+(:class:`~g2s_lite.paper.Unsup3dConfig`). Two more, because a CPU affords only a thousand
+steps: L's light starts from above instead of from the front
+(:data:`~g2s_lite.paper.UNSUP3D_LIGHT_DY`) — a face and its hollow twin explain the images
+equally well, and with a frontal start two runs out of two learned the hollow one — and the
+released code's optional depth smoothness is on (:data:`~g2s_lite.paper.UNSUP3D_LAM_DEPTH_SM`).
+It never sees a depth map: only images.
 
 Measured on the SynFace benchmark (Chapter 7) as rows ``unsup3d_sym`` and ``unsup3d_nosym``:
 the depth in the image's own view is the canonical depth warped by the predicted view.
@@ -442,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     history = train(model, images, config, checkpoint, log, progress=not args.no_progress)
     command = "python -m g2s_lite.unsup3d " + " ".join(sys.argv[1:] if argv is None else argv)
     model.meta.update(config=asdict(config), seed=args.seed, collection_seed=UNSUP3D_SEED,
-                      device=str(device), torch=torch.__version__, version=__version__,
+                      device=str(device), torch=str(torch.__version__), version=__version__,
                       command=command, final_loss=sum(history[-100:]) / max(1, len(history[-100:])))
     model.save(args.out)
     print(f"wrote {args.out}: {config.steps} steps in {model.meta['train_seconds'] / 60:.1f} min")
