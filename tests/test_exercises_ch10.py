@@ -23,4 +23,4 @@ def test_checks_tell_right_from_wrong(exercise, right, wrong, capsys):
 
 def test_a_pair_with_a_nonzero_chamfer_is_refused_with_the_reason(capsys):
     assert not check("10.3", ([(0, 0)], [(1, 0)]))
-    assert "Chamfer distance is 1" in capsys.readouterr().out
+    assert "Chamfer distance is 2" in capsys.readouterr().out
