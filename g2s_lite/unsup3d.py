@@ -41,7 +41,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -140,6 +140,7 @@ class Unsup3d:
     symmetric: bool
     renderer: Renderer
     meta: dict = field(default_factory=dict)
+    light_dy: float = 0.0  #: where L's light started (see :meth:`create`)
 
     @classmethod
     def create(cls, image_size: int = 64, nf: int = 16, symmetric: bool = True,
@@ -161,9 +162,7 @@ class Unsup3d:
             nets.light.net.head = head
         with seeded(seed + 1):
             conf = ConfidenceNet(image_size, nf).to(device) if confidence else None
-        model = cls(nets, conf, symmetric, Renderer(image_size))
-        model.light_dy = light_dy
-        return model
+        return cls(nets, conf, symmetric, Renderer(image_size), light_dy=light_dy)
 
     def modules(self) -> dict[str, nn.Module]:
         """The nets by name: depth, albedo, view, light (and confidence)."""
@@ -264,7 +263,7 @@ class Unsup3d:
             state[name] = {n: t.half() if half and n in params else t
                            for n, t in modules[name].state_dict().items()}
         config = {"symmetric": self.symmetric, "confidence": self.confidence is not None,
-                  "light_dy": getattr(self, "light_dy", 0.0),
+                  "light_dy": self.light_dy,
                   "image_size": self.renderer.height,
                   "nf": self.nets.view.net.features[0].out_channels}
         path = Path(path)
