@@ -109,6 +109,13 @@ class Pretrained:
         fresh = Nets.create(preset.image_size, preset.nf, seed, device, prior)
         return replace(copy.deepcopy(self.nets), depth=fresh.depth)
 
+    def to(self, device: torch.device | str) -> "Pretrained":
+        """The nets and the encoder moved to ``device`` (in place); returns them."""
+        for name in NET_NAMES:
+            getattr(self.nets, name).to(device)
+        self.encoder.to(device)
+        return self
+
     def copy(self) -> "Pretrained":
         """An independent copy (a reconstruction trains its nets in place)."""
         return Pretrained(copy.deepcopy(self.nets), copy.deepcopy(self.encoder), dict(self.meta))
