@@ -195,6 +195,29 @@ class World:
         torch.distributed.broadcast_object_list(box, src=0)
         return torch.load(io.BytesIO(box[0]), map_location="cpu", weights_only=False)
 
+    @contextmanager
+    def averaging(self, parameters) -> Iterator[None]:
+        """Within the block, every backward pass leaves in each of ``parameters``' ``.grad``
+        the average over the processes (what ``DistributedDataParallel`` does): the same
+        optimiser steps then keep the processes' copies equal, each having seen its own
+        data. Per parameter, as its gradient is ready, so that the loops that train the nets
+        stay as they are.
+        """
+        if self.size == 1:
+            yield
+            return
+
+        def average(p: torch.Tensor) -> None:
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= self.size
+
+        hooks = [p.register_post_accumulate_grad_hook(average) for p in parameters]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
+
     def barrier(self) -> None:
         """Wait until every process gets here."""
         if self.size > 1:
