@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"reconstruct_batch, preset {args.preset}{' (quick)' if args.quick else ''}, "
               f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
               f"torch {torch.__version__}")
-        for k, rate in time_batch(args.sizes, args.preset, args.quick, device,
-                                  args.vectorize).items():
+        for k in args.sizes:  # each figure as soon as it is measured
+            rate = time_batch([k], args.preset, args.quick, device, args.vectorize)[k]
             print(f"  batch {k:3d}  {rate:8.1f} images/hour", flush=True)
         return
     if args.what == "reconstruct":
