@@ -51,7 +51,9 @@ def test_repository_address_is_kept_in_one_place():
 
 def test_toc_lists_exactly_the_chapters_that_exist():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
+    chapters = toc.get("chapters", []) + [c for part in toc.get("parts", [])
+                                          for c in part["chapters"]]
+    entries = [toc["root"]] + [c["file"] for c in chapters]
     for entry in entries:
         assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
     listed = {e.split("/")[-1] for e in entries}
@@ -130,3 +132,17 @@ def test_license_is_an_spdx_expression_and_its_file_is_there():
     for name in project["license-files"]:
         assert (ROOT / name).is_file(), f"{name} is listed in license-files but missing"
     assert project["license"].split()[0] in (ROOT / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercises_are_directives_with_solutions_outside_the_notebook(nb):
+    text = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                     if c["cell_type"] == "markdown")
+    chapter = int(nb.stem[:2])
+    labels = re.findall(r":label: (ex-\d\d-\d+)", text)
+    assert len(labels) >= 4, f"{nb.name} has {len(labels)} exercises; a chapter needs 4"
+    assert all(label.startswith(f"ex-{chapter:02d}-") for label in labels)
+    assert "{solution}" not in text and "admonition} Solution" not in text, (
+        f"{nb.name} holds a solution: move it to book/solutions/{nb.stem}.md")
+    solutions = (ROOT / "book" / "solutions" / f"{nb.stem}.md").read_text()
+    assert set(re.findall(r"\{solution\} (ex-\d\d-\d+)", solutions)) == set(labels)
