@@ -146,3 +146,17 @@ def test_exercises_are_directives_with_solutions_outside_the_notebook(nb):
         f"{nb.name} holds a solution: move it to book/solutions/{nb.stem}.md")
     solutions = (ROOT / "book" / "solutions" / f"{nb.stem}.md").read_text()
     assert set(re.findall(r"\{solution\} (ex-\d\d-\d+)", solutions)) == set(labels)
+
+
+def test_widgets_accept_colabs_ipywidgets():
+    """Colab ships ipywidgets 7.7: the requirement must not force an upgrade there (the
+    chapters' sliders, FloatSlider and interact, were run against 7.7.1 and 8.1)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    spec = next(d for d in project["dependencies"] if _name(d) == "ipywidgets")
+    lower = re.search(r">=\s*([\d.]+)", spec).group(1)
+    assert tuple(int(x) for x in lower.split(".")) <= (7, 7), spec
+    widgets = pytest.importorskip("ipywidgets")
+    slider = widgets.FloatSlider(value=0.4, min=-0.1, max=0.7, step=0.05,
+                                 continuous_update=False)
+    shown = widgets.interact(lambda r: r * 2, r=slider)
+    assert shown.widget.children[0].value == pytest.approx(0.4)
