@@ -160,3 +160,16 @@ def test_widgets_accept_colabs_ipywidgets():
                                  continuous_update=False)
     shown = widgets.interact(lambda r: r * 2, r=slider)
     assert shown.widget.children[0].value == pytest.approx(0.4)
+
+
+def test_the_results_chapters_read_ship_with_the_package():
+    """Chapter 7 on Colab reads its results from the installed package: each file must be
+    package data, and present (g2s_lite/data/results links to results/)."""
+    from g2s_lite import results
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["g2s_lite"]
+    for name in results.COMMITTED:
+        assert f"data/results/{name}" in data, f"{name} is not package data in pyproject.toml"
+        assert results.committed(name).resolve() == (ROOT / "results" / name).resolve()
+    with pytest.raises(ValueError, match="ships"):
+        results.committed("elsewhere.json")
