@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.resources
 import json
 import sys
 from dataclasses import dataclass
@@ -128,6 +129,29 @@ def read(out: str | Path) -> tuple[dict, dict]:
     depths = (torch.load(depths_path(out), weights_only=True) if depths_path(out).exists()
               else {})
     return json.loads(out.read_text()), depths
+
+
+#: The committed results a chapter reads, shipped inside the package (``g2s_lite/data/results``
+#: is a link to the repository's ``results/``), so a chapter opened alone, on Colab, finds them.
+COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
+             "synface64_joint.depths.pt", "synface64_pretrained_joint.pt")
+
+
+def committed(name: str) -> Path:
+    """The path of a committed results file that ships with the package.
+
+    >>> committed("synface64.json").name
+    'synface64.json'
+    """
+    if name not in COMMITTED:
+        raise ValueError(f"{name!r} is not a results file the package ships (those are "
+                         f"{', '.join(COMMITTED)}); read other files by their path")
+    path = Path(str(importlib.resources.files("g2s_lite") / "data" / "results" / name))
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from this installation: reinstall the "
+                                "package (pip install g2s-lite @ git+<the repository>) so "
+                                "that its data files come with it")
+    return path
 
 
 # ----------------------------------------------------------------------------- the table
