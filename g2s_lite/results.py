@@ -134,7 +134,8 @@ def read(out: str | Path) -> tuple[dict, dict]:
 #: The committed results a chapter reads, shipped inside the package (``g2s_lite/data/results``
 #: is a link to the repository's ``results/``), so a chapter opened alone, on Colab, finds them.
 COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
-             "synface64_joint.depths.pt", "synface64_pretrained_joint.pt")
+             "synface64_joint.depths.pt", "synface64_pretrained_joint.pt",
+             "synface64.depths.pt")
 
 
 def committed(name: str) -> Path:
