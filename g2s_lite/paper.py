@@ -276,10 +276,13 @@ UNSUP3D_LR = 5e-4
 #: Where the book starts Unsup3d's light: from above, at the middle of SynFaces' light
 #: elevations (the released code starts it frontal). A face and its hollow twin — depth
 #: reflected, turn and light reversed — explain the images equally well; with a frontal
-#: start, runs with nets seeded 0 and 1 both learned the hollow face (Chapter 10).
+#: start and no depth smoothness, runs with nets seeded 0 and 1 both learned the hollow face;
+#: with this start and the smoothness below, the shipped run learned the face standing out
+#: (which of the two decided it is not separated; Chapter 10).
 UNSUP3D_LIGHT_DY = (SYNFACE_LIGHTS.dy[0] + SYNFACE_LIGHTS.dy[1]) / 2
 #: The released code's optional depth smoothness, at the weight of its synthetic-car
-#: configuration (0 for faces there): a few thousand steps leave a noisy depth without it.
+#: configuration (0 for faces there): a thousand steps leave a noisy depth without it, and a
+#: noisy depth also makes the rasterizer 2–4 times slower (long, thin triangles).
 UNSUP3D_LAM_DEPTH_SM = 0.1
 
 

@@ -26,9 +26,10 @@ the perceptual loss of every other chapter), the nets are narrower (``nf`` 16), 
 border is held on all four sides (the nets of Chapter 2) and the schedule fits a CPU
 (:class:`~g2s_lite.paper.Unsup3dConfig`). Two more, because a CPU affords only a thousand
 steps: L's light starts from above instead of from the front
-(:data:`~g2s_lite.paper.UNSUP3D_LIGHT_DY`) — a face and its hollow twin explain the images
-equally well, and with a frontal start two runs out of two learned the hollow one — and the
-released code's optional depth smoothness is on (:data:`~g2s_lite.paper.UNSUP3D_LAM_DEPTH_SM`).
+(:data:`~g2s_lite.paper.UNSUP3D_LIGHT_DY`) and the released code's optional depth
+smoothness is on (:data:`~g2s_lite.paper.UNSUP3D_LAM_DEPTH_SM`). A face and its hollow twin
+explain the images equally well; with neither, two runs out of two learned the hollow one,
+with both the shipped run learned the face.
 It never sees a depth map: only images.
 
 Measured on the SynFace benchmark (Chapter 7) as rows ``unsup3d_sym`` and ``unsup3d_nosym``:
