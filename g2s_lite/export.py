@@ -7,7 +7,9 @@
   albedo as vertex colour (the ``v x y z r g b`` extension most viewers read), in camera
   space with y up so viewers show it upright;
 * ``rotation.gif``: the shaded reconstruction turning from −60° to 60° of yaw;
-* ``factors.pt``: every tensor of the reconstruction (``torch.load(..., weights_only=True)``).
+* ``factors.pt``: every tensor of the reconstruction (``torch.load(..., weights_only=True)``),
+  and, for a photo, ``"crop"``: the box ``[x0, y0, x1, y1]`` it was cut from
+  (:func:`g2s_lite.photos.crop_of` reads it back).
 """
 from __future__ import annotations
 
@@ -72,5 +74,8 @@ def save_reconstruction(rec, out: str | Path, frames: int = 15) -> dict[str, Pat
                                    n=frames, max_yaw=60.0)
     paths["gif"] = save_gif(sweep[0], out / "rotation.gif")
     paths["tensors"] = out / "factors.pt"
-    torch.save({k: getattr(rec, k).detach().cpu() for k in SAVED}, paths["tensors"])
+    saved = {k: getattr(rec, k).detach().cpu() for k in SAVED}
+    if getattr(rec, "crop", None) is not None:
+        saved["crop"] = torch.tensor(rec.crop)
+    torch.save(saved, paths["tensors"])
     return paths

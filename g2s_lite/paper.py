@@ -241,7 +241,7 @@ def _synface64() -> Preset:
     (the book, for a CPU and for SynFaces)."""
     s1, s2, s3 = Step1Config(steps=500, nf=16), Step2Config(steps=500, nf=16), Step3Config()
     return Preset("synface64", 64, stages=1, step1=(s1, s1), step2=(s2, s2), step3=(s3, s3),
-                  flip=(True,), nf=16, prior_shift=SYNFACE_PRIOR_SHIFT)
+                  flip=(True,), nf=16, prior_shift=SYNFACE_PRIOR_SHIFT, category="synface")
 
 
 def _face128() -> Preset:
