@@ -80,9 +80,9 @@ def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0
     """``view`` ``1×6`` with ``yaw`` and ``pitch`` degrees added to its yaw (``view[:, 1]``)
     and pitch (``view[:, 0]``): ``B×6`` for ``B`` angles (scalars or ``B`` tensors).
 
-    >>> v = edit_view(torch.zeros(1, 6), yaw=torch.tensor([0.0, 90.0]))
-    >>> v.shape, round(v[1, 1].item(), 4)
-    (torch.Size([2, 6]), 1.5708)
+    >>> v = edit_view(torch.zeros(1, 6), yaw=torch.tensor([0.0, 45.0]), pitch=-15.0)
+    >>> v.shape, round(math.degrees(v[1, 1].item()), 4), round(math.degrees(v[1, 0].item()), 4)
+    (torch.Size([2, 6]), 45.0, -15.0)
     """
     yaw = torch.as_tensor(yaw, dtype=view.dtype).reshape(-1).to(view.device)
     pitch = torch.as_tensor(pitch, dtype=view.dtype).reshape(-1).to(view.device)
@@ -225,10 +225,14 @@ def pitch_yaw_grid(rec, yaws=(-40, -20, 0, 20, 40), pitches=(-15, 0, 15), route=
 
 def light_circle(n: int = 8, radius: float = 0.7) -> Tensor:
     """``n`` light directions on a circle about the camera's axis, ``n×4`` (strengths 0.5;
-    :func:`edit_light` replaces them), starting from the right of the picture.
+    :func:`edit_light` replaces them), starting with light from the left of the picture
+    (dx > 0: it travels to the right), then from above (dy > 0: it travels down).
 
-    >>> light_circle(4)[:, 2:].round(decimals=2).tolist()
-    [[0.7, 0.0], [0.0, 0.7], [-0.7, -0.0], [-0.0, -0.7]]
+    >>> print(light_circle(4)[:, 2:].numpy().round(2) + 0.0)
+    [[ 0.7  0. ]
+     [ 0.   0.7]
+     [-0.7  0. ]
+     [ 0.  -0.7]]
     """
     angle = torch.arange(n) * (2 * math.pi / n)
     return torch.stack([torch.full((n,), 0.5), torch.full((n,), 0.5),
