@@ -613,6 +613,32 @@ def _write(result: dict, out: Path, markdown_out: Path | None) -> None:
         markdown_out.write_text(markdown(result))
 
 
+def _readers(G, keep_dir: Path, size: int, quick: bool):
+    """The identity reader and the latent directions, trained once and kept in
+    ``keep_dir`` beside the reconstructions (a second measurement reuses them)."""
+    from .gan_quality import REGRESSOR_STEPS, PoseLightRegressor, train_regressor
+    from .paper import quick_length
+
+    path = keep_dir / ("readers_quick.pt" if quick else "readers.pt")
+    if path.exists():
+        state = torch.load(path, weights_only=True)
+        reader = PoseLightRegressor(outputs=len(state["identity"]["target_mean"]))
+        reader.load_state_dict(state["identity"])
+        pose = PoseLightRegressor()
+        pose.load_state_dict(state["pose"])
+        return reader.eval(), LatentDirections(*state["directions"], reader=pose.eval())
+    pool = 256 if quick else READER_POOL
+    reader = train_identity_reader(quick_length(READER_STEPS) if quick else READER_STEPS,
+                                   pool, size)
+    pose = train_regressor(quick_length(REGRESSOR_STEPS) if quick else REGRESSOR_STEPS,
+                           pool=pool, size=size, progress=False)
+    directions = LatentDirections.fit(G, pose, 400 if quick else DIRECTION_SAMPLES)
+    keep_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"identity": reader.state_dict(), "pose": pose.state_dict(),
+                "directions": (directions.A, directions.c, directions.w_mean)}, path)
+    return reader, directions
+
+
 def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=None,
             preset: str = "synface64", quick: bool = False, command: str | None = None,
             log=print) -> dict:
@@ -629,8 +655,7 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     """
     from . import __version__, hub
     from .benchmark import BENCHMARK_SEED
-    from .gan_quality import REGRESSOR_STEPS, train_regressor
-    from .paper import get_preset, quick_length
+    from .paper import get_preset
     from .prior import starting_prior
     from .synth import SynFaces, face_params
 
@@ -639,13 +664,8 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     size = the_preset.image_size
     G, _ = hub.load("synface64", device="cpu")
     G.mean_latent()
-    steps = quick_length(READER_STEPS) if quick else READER_STEPS
-    pool = 256 if quick else READER_POOL
-    reader = train_identity_reader(steps, pool, size)
-    pose_reader = train_regressor(quick_length(REGRESSOR_STEPS) if quick else REGRESSOR_STEPS,
-                                  pool=pool, size=size, progress=False)
-    directions = LatentDirections.fit(G, pose_reader, 400 if quick else DIRECTION_SAMPLES)
-    log(f"readers trained and directions fitted in {time.perf_counter() - t0:.0f} s")
+    reader, directions = _readers(G, Path(keep_dir), size, quick)
+    log(f"readers and directions ready after {time.perf_counter() - t0:.0f} s")
     faces = SynFaces(size).sample(n, seed=BENCHMARK_SEED)
     prior = starting_prior(the_preset)
     images = {}
