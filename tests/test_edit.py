@@ -156,3 +156,26 @@ def test_identity_distance_is_zero_on_the_readers_own_reading():
     assert torch.allclose(edit.identity_distance(reader, images, mask, read),
                           torch.zeros(2), atol=1e-5)
     assert (edit.identity_distance(reader, images, mask, read + reader.target_std) > 0.99).all()
+
+
+def test_chapter_8_checks_tell_right_from_wrong(rec, tmp_path):
+    import json
+
+    from g2s_lite.exercises import ch08, check
+    from g2s_lite.render import Renderer
+
+    a, b = rec.light[0, :2].tolist()
+    assert check("8.1", (a / ch08.ALBEDO_SCALE, b / ch08.ALBEDO_SCALE), rec=rec)
+    assert not check("8.1", (a, b), rec=rec)
+    # 8.2 against the package's own conversion (the check works it out by hand)
+    light = torch.tensor([[0.5, 0.5, *ch08.LIGHT_82]])
+    dx, dy = edit.canonical_light(light, make_view(yaw=ch08.YAW_82))[0, 2:].tolist()
+    assert check("8.2", (dx, dy)) and not check("8.2", ch08.LIGHT_82)
+    r = Renderer(64)
+    covered = r.valid_mask(r.warp_depth(rec.depth_canon, edit.edit_view(rec.view, 45.0)))
+    assert check("8.3", 1 - covered.mean().item(), rec=rec)
+    assert not check("8.3", 0.5 + 1 - covered.mean().item(), rec=rec)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"summary": {"yaw±30": {"input": {"l1": 0.1}, "gan": {"l1": 0.05},
+                                                       "n": 3}}}))
+    assert check("8.4", "gan", results=path) and not check("8.4", "input", results=path)
