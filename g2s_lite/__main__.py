@@ -20,7 +20,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Project IMAGE onto the GAN (unless --latent is given), run the preset's "
                     "stages (prior → step 1 → step 2 → step 3) and write depth.png, "
                     "normal.png, albedo.png, shading.png, input.png, reconstruction.png, "
-                    "mesh.obj, rotation.gif and factors.pt into --out.",
+                    "mesh.obj, rotation.gif and factors.pt into --out (with --edits also the "
+                    "textured mesh as OBJ+MTL+PNG and GLB, the pitch×yaw grid, the "
+                    "relighting strip and the mesh- and GAN-route rotation GIFs).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rec.add_argument("image", type=Path,
                      help="an image file (PNG, JPEG, …); grey and RGBA images become RGB "
@@ -59,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="torch device (default: cuda when available, else cpu)")
     rec.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     rec.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    rec.add_argument("--edits", action="store_true",
+                     help="also write Chapter 8's edits: textured/mesh.obj (+ mesh.mtl, "
+                          "albedo.png), mesh.glb, grid.png, relight.png, rotation_mesh.gif "
+                          "and rotation_gan.gif")
     return parser
 
 
@@ -208,9 +214,9 @@ def _reconstruct(args) -> int:
     rec = reconstruct(image, G, D, w=w, preset=preset, progress=not args.no_progress,
                       seed=args.seed, nets=nets, encoder=encoder, prior=prior,
                       perceptual=PerceptualLoss("auto"), crop=photo.crop)
-    paths = save_reconstruction(rec, args.out)
+    paths = save_reconstruction(rec, args.out, edits=args.edits, G=G)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +
-          ", ".join(p.name for p in paths.values()) + f" to {args.out}")
+          ", ".join(str(p.relative_to(args.out)) for p in paths.values()) + f" to {args.out}")
     return 0
 
 
