@@ -427,6 +427,9 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
     for net in (nets.depth, nets.albedo, nets.view, nets.light, encoder):
         net.to(device)
     if G is not None:
+        if G.style_dim != 512:
+            raise ValueError(f"{path}: the released encoder gives 512-dim offsets, but this "
+                             f"GAN's style_dim is {G.style_dim}; use it with the paper's GANs")
         encoder = offset_encoder(encoder, G, f1_d, relative)
     return nets, encoder
 

@@ -259,3 +259,32 @@ def test_a_recorded_hash_is_checked_on_every_later_load(tmp_path, monkeypatch):
     cached.write_bytes(cached.read_bytes() + b"tampered")
     with pytest.raises(ValueError, match="expected"):
         hub.fetch("tiny", registry=reg, progress=False)
+
+
+def test_the_128_px_path_runs_one_quick_stage_on_a_real_photo(tmp_path, _threads):
+    """The portrait framed like CelebA at 128 px, the released nets (random weights) with
+    their offset encoder, one stage of face128 cut to a few steps, on a narrow 128-px GAN."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from g2s_lite import photos
+    from g2s_lite.method import reconstruct
+    from g2s_lite.paper import get_preset
+
+    blob, _ = released_checkpoint(128)
+    torch.save(blob, tmp_path / "celeba_pretrain.pth")
+    widths = {4: 32, 8: 32, 16: 32, 32: 16, 64: 16, 128: 8}
+    G, D = Generator(128, 512, 8, widths).eval(), Discriminator(128, widths).eval()
+    nets, encoder = hub.load_gan2shape_nets(tmp_path / "celeba_pretrain.pth", 128, G=G, f1_d=2)
+    quick = get_preset("face128", quick=True)
+    preset = replace(quick, stages=1,
+                     step1=tuple(replace(c, steps=2) for c in quick.step1),
+                     step2=tuple(replace(c, steps=2, collect=1, batch=2) for c in quick.step2),
+                     step3=tuple(replace(c, steps=2, batch=2) for c in quick.step3),
+                     project=replace(quick.project, steps=2))
+    photo = Path(__file__).parents[1] / "book" / "photos" / "astronaut.jpg"
+    prep = photos.prepare(photo, 128, "face")
+    rec = reconstruct(prep.image, G, D, preset=preset, nets=nets, encoder=encoder,
+                      progress=False, crop=prep.crop)
+    assert rec.depth.shape == (1, 128, 128) and torch.isfinite(rec.depth).all()
+    assert rec.crop == prep.crop and len(rec.stages) == 1
