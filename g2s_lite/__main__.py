@@ -20,25 +20,39 @@ def _parser() -> argparse.ArgumentParser:
         description="Project IMAGE onto the GAN (unless --latent is given), run the preset's "
                     "stages (prior → step 1 → step 2 → step 3) and write depth.png, "
                     "normal.png, albedo.png, shading.png, input.png, reconstruction.png, "
-                    "mesh.obj, rotation.gif and factors.pt into --out.",
+                    "mesh.obj, rotation.gif and factors.pt into --out (with --edits also the "
+                    "textured mesh as OBJ+MTL+PNG and GLB, the pitch×yaw grid, the "
+                    "relighting strip and the mesh- and GAN-route rotation GIFs).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rec.add_argument("image", type=Path,
                      help="an image file (PNG, JPEG, …); grey and RGBA images become RGB "
-                          "(RGBA on white), non-square ones are centre-cropped, and the "
-                          "square is resized to the preset's size")
+                          "(RGBA on white). For faces and cats the face is found and cropped "
+                          "the way the GAN's training images were (--no-detect: the centre "
+                          "square); the square is resized to the preset's size")
     rec.add_argument("--out", type=Path, required=True, help="folder for the results")
     rec.add_argument("--weights", default="synface64",
                      help="named GAN weights from g2s_lite.hub (synface64 ships with the "
-                          "package; celeba128 and synface128 are downloaded on demand)")
+                          "package; the paper's celeba128, synface128, cat256, church256 and "
+                          "car512 are downloaded on demand) or a StyleGAN2 checkpoint file")
     rec.add_argument("--latent", type=Path, default=None,
                      help="a .pt file holding the image's latent w (1×style_dim or "
                           "1×n_latent×style_dim); skips the projection")
-    rec.add_argument("--preset", default="synface64", choices=sorted(PRESETS),
-                     help="schedules and loss weights (g2s_lite.paper)")
+    rec.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                     help="schedules and loss weights (g2s_lite.paper); default: the preset "
+                          "of the weights' released configuration")
     rec.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
                      help="start A, V, L and the latent encoder from nets pretrained on GAN "
                           "samples (python -m g2s_lite.pretrain; D still starts at the "
                           "prior), as the paper's synthetic-face run does")
+    rec.add_argument("--released", default=None, metavar="NAME_OR_FILE",
+                     help="start D, A, V, L and the latent encoder from the paper's released "
+                          "nets (celeba_pretrain, cat_pretrain, synface_pretrain: downloaded; "
+                          "or the .pth file)")
+    rec.add_argument("--no-detect", action="store_true",
+                     help="do not look for a face: use the centre square of the photo")
+    rec.add_argument("--mask", type=Path, default=None,
+                     help="an image of the photo's size, white on the object: places the "
+                          "prior on it (cars, churches)")
     rec.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
                      help="divide every schedule by ten, a preview (the default when "
                           "G2S_QUICK=1)")
@@ -47,54 +61,162 @@ def _parser() -> argparse.ArgumentParser:
                      help="torch device (default: cuda when available, else cpu)")
     rec.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     rec.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    rec.add_argument("--edits", action="store_true",
+                     help="also write Chapter 8's edits: textured/mesh.obj (+ mesh.mtl, "
+                          "albedo.png), mesh.glb, grid.png, relight.png, rotation_mesh.gif "
+                          "and rotation_gan.gif")
     return parser
+
+
+class _Refused(Exception):
+    """A bad input: its message becomes the one line ``error: …``."""
+
+
+def _check_inputs(args) -> None:
+    """Every input that can be checked before any work, so that a mistake costs nothing."""
+    from . import hub
+    from .photos import open_photo
+
+    if args.out.exists() and not args.out.is_dir():
+        raise _Refused(f"--out {args.out} is a file; give a folder (it is created if missing)")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _Refused(f"cannot create the folder --out {args.out} ({err.strerror})")
+    try:
+        open_photo(args.image)
+    except (OSError, ValueError) as err:
+        raise _Refused(str(err))
+    weights = str(args.weights)
+    if weights not in hub.REGISTRY and not Path(weights).is_file():
+        gans = ", ".join(k for k, e in hub.REGISTRY.items() if e.kind == "stylegan2")
+        raise _Refused(f"unknown --weights {weights!r}: give one of {gans}, or a StyleGAN2 "
+                       "checkpoint file")
+    if weights in hub.REGISTRY and hub.REGISTRY[weights].kind != "stylegan2":
+        raise _Refused(f"--weights {weights!r} is not a GAN ({hub.REGISTRY[weights].description})"
+                       f"; pass it as --released")
+    for option in ("latent", "pretrained", "mask"):
+        path = getattr(args, option)
+        if path is not None and not path.is_file():
+            raise _Refused(f"--{option} {path}: no such file")
+    if (args.released is not None and args.released not in hub.REGISTRY
+            and not Path(args.released).is_file()):
+        raise _Refused(f"--released {args.released!r}: no such file or hub name (the paper's: "
+                       "celeba_pretrain, cat_pretrain, synface_pretrain)")
+    if args.released is not None and args.pretrained is not None:
+        raise _Refused("give --pretrained or --released, not both")
+
+
+def _mask_prior(path: Path, crop: list[int], preset):
+    """The prior placed on the object of a mask file (cut like the photo)."""
+    from PIL import Image
+
+    from .images import to_size
+    from .prior import box_from_mask, starting_prior
+    from .photos import open_photo
+
+    mask = open_photo(path).convert("L").crop(tuple(crop))
+    import numpy as np
+    import torch
+
+    m = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None, None]
+    m = to_size(m, preset.image_size)[0, 0]
+    try:
+        box = box_from_mask(m)
+    except ValueError as err:
+        raise _Refused(f"--mask {path}: {err}")
+    del Image
+    return starting_prior(preset, box=box)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _reconstruct(args)
+    except _Refused as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _reconstruct(args) -> int:
     import torch
 
     from . import hub
     from .export import save_reconstruction
+    from .invert import project
     from .losses import PerceptualLoss
     from .method import reconstruct
     from .paper import get_preset
+    from .photos import prepare, projection_error, reach, reach_warning
     from .runtime import pick_device
 
+    _check_inputs(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.image.is_file():
-        print(f"error: no image file at {args.image}", file=sys.stderr)
-        return 2
     device = pick_device(args.device)
-    G, D = hub.load(args.weights, device=device)
+    weights = str(args.weights)
+    preset_name = args.preset or (hub.preset_of(weights) if weights in hub.REGISTRY
+                                  else "face128")
+    preset = get_preset(preset_name, quick=args.quick)
+    try:
+        G, D = hub.load(weights, device=device, progress=not args.no_progress)
+    except (hub.WeightsUnavailable, ValueError, OSError) as err:
+        raise _Refused(f"--weights {weights}: {err}")
+    photo = prepare(args.image, preset.image_size, preset.category,
+                    detect_face=not args.no_detect)
+    image = photo.image.to(device)
+    where = (f"face found at {photo.face}" if photo.face is not None
+             else "no face looked for" if args.no_detect or preset.category not in
+             ("face", "synface", "cat") else "no face found")
+    print(f"{args.image}: {where}; crop {photo.crop} of {photo.photo.size[0]}×"
+          f"{photo.photo.size[1]} px")
     w = None
     if args.latent is not None:
         w = torch.load(args.latent, map_location=device, weights_only=True)
         if isinstance(w, dict):
             w = w.get("w", w.get("latent"))
         if not isinstance(w, torch.Tensor) or w.shape[-1] != G.style_dim:
-            print(f"error: {args.latent} must hold a tensor w ending in style_dim="
-                  f"{G.style_dim}", file=sys.stderr)
-            return 2
+            raise _Refused(f"{args.latent} must hold a tensor w ending in style_dim="
+                           f"{G.style_dim}")
         w = w.reshape(1, *w.shape[-2:]) if w.dim() == 3 else w.reshape(1, -1)
-    preset = get_preset(args.preset, quick=args.quick)
-    nets = encoder = None
+    nets = encoder = prior = None
+    if args.mask is not None:
+        prior = _mask_prior(args.mask, photo.crop, preset)
     if args.pretrained is not None:
         from .pretrain import Pretrained
         try:
             start = Pretrained.load(args.pretrained, G, device)
-            nets, encoder = start.starting_nets(preset, args.seed), start.encoder
+            nets, encoder = start.starting_nets(preset, args.seed, prior), start.encoder
         except (OSError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    print(f"reconstructing {args.image} with {args.weights} on {device}, preset {preset.name}")
-    rec = reconstruct(args.image, G, D, w=w, preset=preset, progress=not args.no_progress,
-                      seed=args.seed, nets=nets, encoder=encoder,
-                      perceptual=PerceptualLoss("auto"))
-    paths = save_reconstruction(rec, args.out)
+            raise _Refused(str(err))
+        prior = None
+    if args.released is not None:
+        name = str(args.released)
+        mvn = {k: f"{name.removesuffix('_pretrain')}_{k}_mvn" for k in ("view", "light")}
+        mvn = {k: v if v in hub.REGISTRY else None for k, v in mvn.items()}
+        try:
+            nets, encoder = hub.load_gan2shape_nets(
+                name, preset.image_size, mvn["view"], mvn["light"], G=G,
+                f1_d=preset.step2[0].f1_d, relative=preset.step2[0].relative, device=device)
+        except (hub.WeightsUnavailable, ValueError, OSError) as err:
+            raise _Refused(f"--released {name}: {err}")
+        prior = None
+    print(f"reconstructing {args.image} with {weights} on {device}, preset {preset.name}")
+    if w is None:
+        w, projected = project(image, G, D, preset.project, progress=not args.no_progress,
+                               seed=args.seed)
+        error = float(projection_error(image, projected)[0])
+        own = reach(G, D, preset.project, seed=args.seed)
+        warning = reach_warning(error, own, weights, preset.category)
+        print(warning or f"projection error {error:.3f} (the GAN's own samples: up to "
+                         f"{float(own.max()):.3f}): within reach",
+              file=sys.stderr if warning else sys.stdout)
+    rec = reconstruct(image, G, D, w=w, preset=preset, progress=not args.no_progress,
+                      seed=args.seed, nets=nets, encoder=encoder, prior=prior,
+                      perceptual=PerceptualLoss("auto"), crop=photo.crop)
+    paths = save_reconstruction(rec, args.out, edits=args.edits, G=G)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +
-          ", ".join(p.name for p in paths.values()) + f" to {args.out}")
+          ", ".join(str(p.relative_to(args.out)) for p in paths.values()) + f" to {args.out}")
     return 0
 
 

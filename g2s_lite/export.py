@@ -7,7 +7,13 @@
   albedo as vertex colour (the ``v x y z r g b`` extension most viewers read), in camera
   space with y up so viewers show it upright;
 * ``rotation.gif``: the shaded reconstruction turning from −60° to 60° of yaw;
-* ``factors.pt``: every tensor of the reconstruction (``torch.load(..., weights_only=True)``).
+* ``factors.pt``: every tensor of the reconstruction (``torch.load(..., weights_only=True)``),
+  and, for a photo, ``"crop"``: the box ``[x0, y0, x1, y1]`` it was cut from
+  (:func:`g2s_lite.photos.crop_of` reads it back).
+* with ``edits=True`` (Chapter 8, ``--edits``): ``textured/mesh.obj`` + ``mesh.mtl`` +
+  ``albedo.png`` (the albedo as a texture, like the official code's export), ``mesh.glb``
+  (one file web viewers open), ``grid.png`` (pitch × yaw, mesh route), ``relight.png`` (the
+  relighting strip), ``rotation_mesh.gif`` and, given the GAN, ``rotation_gan.gif``.
 """
 from __future__ import annotations
 
@@ -51,9 +57,86 @@ def save_obj(path: str | Path, depth: Tensor, albedo: Tensor | None = None,
     return path
 
 
-def save_reconstruction(rec, out: str | Path, frames: int = 15) -> dict[str, Path]:
+def _png_grid(images: Tensor, path: Path) -> Path:
+    """``R×C×3×H×W`` images in [−1, 1] tiled into one PNG."""
+    rows = [np.concatenate([to_image(im) for im in row], 1) for row in images.cpu()]
+    _png(np.concatenate(rows, 0), path)
+    return path
+
+
+def textured_mesh(depth: Tensor, albedo: Tensor, renderer: Renderer | None = None):
+    """The canonical depth grid ``1×H×W`` as a ``trimesh.Trimesh`` textured with
+    ``albedo`` ``1×3×H×W`` in [−1, 1] (one vertex per pixel, its pixel as UV), in camera
+    space with y and z flipped so that viewers show it upright and facing them."""
+    import trimesh
+    from PIL import Image
+
+    depth = depth.detach().float().cpu().reshape(1, *depth.shape[-2:])
+    height, width = depth.shape[-2:]
+    renderer = renderer or Renderer(width)
+    verts, faces = renderer.mesh(depth)
+    verts = (verts[0] * torch.tensor([1.0, -1.0, -1.0])).numpy()
+    u, v = renderer.pixel_grid()
+    # OBJ and glTF put the texture's first row at v = 1
+    uv = torch.stack([u / (width - 1), 1 - v / (height - 1)], -1).reshape(-1, 2).numpy()
+    texture = Image.fromarray(to_uint8(to_image(albedo)))
+    # a white diffuse colour, so that viewers show the texture as it is (trimesh's is grey)
+    material = trimesh.visual.material.SimpleMaterial(image=texture, name="albedo",
+                                                      diffuse=(255, 255, 255, 255))
+    return trimesh.Trimesh(verts, faces.cpu().numpy(), process=False,
+                           visual=trimesh.visual.TextureVisuals(uv=uv, material=material))
+
+
+def save_textured_obj(folder: str | Path, depth: Tensor, albedo: Tensor,
+                      renderer: Renderer | None = None) -> Path:
+    """Write ``folder/mesh.obj``, ``mesh.mtl`` and the albedo texture ``albedo.png``
+    (:func:`textured_mesh`); returns the OBJ's path."""
+    from trimesh.exchange.obj import export_obj
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text, files = export_obj(textured_mesh(depth, albedo, renderer), include_normals=False,
+                             return_texture=True, mtl_name="mesh.mtl")
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "mesh.obj").write_text(text)
+    return folder / "mesh.obj"
+
+
+def save_glb(path: str | Path, depth: Tensor, albedo: Tensor,
+             renderer: Renderer | None = None) -> Path:
+    """Write the textured mesh (:func:`textured_mesh`) as one binary glTF file."""
+    path = Path(path)
+    path.write_bytes(textured_mesh(depth, albedo, renderer).export(file_type="glb"))
+    return path
+
+
+def save_edits(rec, out: str | Path, G=None, frames: int = 15) -> dict[str, Path]:
+    """Chapter 8's files for a reconstruction (module docstring); the GAN-route GIF only
+    when the generator ``G`` is given."""
+    from . import edit
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    renderer = Renderer(rec.depth.shape[-1])
+    paths = {"textured": save_textured_obj(out / "textured", rec.depth_canon, rec.albedo,
+                                           renderer),
+             "glb": save_glb(out / "mesh.glb", rec.depth_canon, rec.albedo, renderer)}
+    with torch.no_grad():
+        paths["grid"] = _png_grid(edit.pitch_yaw_grid(rec), out / "grid.png")
+        paths["relight"] = _png_grid(edit.relight_strip(rec)[None], out / "relight.png")
+        paths["gif_mesh"] = save_gif(edit.yaw_frames(rec, frames), out / "rotation_mesh.gif")
+        if G is not None:
+            paths["gif_gan"] = save_gif(edit.yaw_frames(rec, frames, route="gan", G=G),
+                                        out / "rotation_gan.gif")
+    return paths
+
+
+def save_reconstruction(rec, out: str | Path, frames: int = 15, edits: bool = False,
+                        G=None) -> dict[str, Path]:
     """Write the files listed in the module docstring for a
-    :class:`~g2s_lite.method.Reconstruction`; returns their paths by name."""
+    :class:`~g2s_lite.method.Reconstruction` (with ``edits``, Chapter 8's too:
+    :func:`save_edits`); returns their paths by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     renderer = Renderer(rec.depth.shape[-1])
@@ -72,5 +155,10 @@ def save_reconstruction(rec, out: str | Path, frames: int = 15) -> dict[str, Pat
                                    n=frames, max_yaw=60.0)
     paths["gif"] = save_gif(sweep[0], out / "rotation.gif")
     paths["tensors"] = out / "factors.pt"
-    torch.save({k: getattr(rec, k).detach().cpu() for k in SAVED}, paths["tensors"])
+    saved = {k: getattr(rec, k).detach().cpu() for k in SAVED}
+    if getattr(rec, "crop", None) is not None:
+        saved["crop"] = torch.tensor(rec.crop)
+    torch.save(saved, paths["tensors"])
+    if edits:
+        paths.update(save_edits(rec, out, G, frames))
     return paths

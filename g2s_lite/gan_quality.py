@@ -160,13 +160,14 @@ class PoseLightRegressor(nn.Module):
     Args:
         width: channels of the first conv (then 2×, 4×, 4×).
         feature_dim: size of the feature vector (:meth:`features`).
+        outputs: how many targets (Chapter 8 reads a face's identity with the same net).
 
     >>> reg = PoseLightRegressor()
     >>> reg(torch.zeros(2, 3, 64, 64)).shape, reg.features(torch.zeros(2, 3, 32, 32)).shape
     (torch.Size([2, 4]), torch.Size([2, 64]))
     """
 
-    def __init__(self, width: int = 32, feature_dim: int = 64):
+    def __init__(self, width: int = 32, feature_dim: int = 64, outputs: int = len(TARGETS)):
         super().__init__()
         widths = [3, width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
@@ -176,10 +177,10 @@ class PoseLightRegressor(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.fc = nn.Linear(widths[-1] * 16, feature_dim)
-        self.head = nn.Linear(feature_dim, len(TARGETS))
+        self.head = nn.Linear(feature_dim, outputs)
         self.feature_dim = feature_dim
-        self.register_buffer("target_mean", torch.zeros(len(TARGETS)))
-        self.register_buffer("target_std", torch.ones(len(TARGETS)))
+        self.register_buffer("target_mean", torch.zeros(outputs))
+        self.register_buffer("target_std", torch.ones(outputs))
 
     def _check(self, images: Tensor) -> None:
         if images.ndim != 4 or images.shape[1] != 3:

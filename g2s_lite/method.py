@@ -137,7 +137,8 @@ class Reconstruction(Factors):
     """The factors of one image (see :class:`Factors`), and how they were found: the image
     and its latent ``w``, the trained ``nets`` and the latent-offset ``encoder`` of the last
     step 2 (what a GAN-route edit needs), one :class:`Stage` per stage and the seconds spent
-    in each part."""
+    in each part; ``crop`` is the box ``[x0, y0, x1, y1]`` of the photo the image was cut
+    from, when it was (:func:`g2s_lite.photos.prepare`), so results can be pasted back."""
 
     image: Tensor
     w: Tensor
@@ -145,13 +146,14 @@ class Reconstruction(Factors):
     encoder: LatentOffsetEncoder
     stages: list[Stage]
     timings: dict[str, float]
+    crop: list[int] | None = None
 
 
 def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor | None = None,
                 preset: str | Preset = "synface64", nets: Nets | None = None,
                 encoder: LatentOffsetEncoder | None = None, prior: Tensor | None = None,
                 perceptual: PerceptualLoss | None = None, seed: int = 0,
-                progress: bool = True) -> Reconstruction:
+                progress: bool = True, crop: list[int] | None = None) -> Reconstruction:
     """GAN2Shape on one image: prior → (step 1 → step 2 → step 3) × stages.
 
     Args:
@@ -174,6 +176,8 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
             LPIPS wherever its weights can be had.
         seed: seeds every network and random draw (stage k uses ``seed + k``).
         progress: show progress bars.
+        crop: where in a photo the image was cut from (kept in the result, see
+            :func:`g2s_lite.photos.prepare`).
     """
     preset = get_preset(preset)
     image = load_image(image, preset.image_size).to(G.device)  # refuse bad input before work
@@ -203,7 +207,8 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         stages.append(_keep_first(result, KEEP_SAMPLES))
     timings["total"] = sum(timings.values())
     return Reconstruction(**vars(stages[-1].factors), image=image, w=w, nets=nets,
-                          encoder=stages[-1].step2.encoder, stages=stages, timings=timings)
+                          encoder=stages[-1].step2.encoder, stages=stages, timings=timings,
+                          crop=None if crop is None else [int(v) for v in crop])
 
 
 # ----------------------------------------------------------------------------- several images

@@ -1,10 +1,9 @@
 """The paper's numbers — every hyperparameter of the method, and the presets, in one place.
 
 Each value says where it comes from: *the paper* (GAN2Shape, ICLR 2021, its appendix), *the
-released configuration* (``configs/synface.yml`` and ``configs/celeba.yml`` of the official
-code) or *the book* (a deviation, with its reason; the book's appendix "Design and conventions"
-lists them all). The modules import from here; nothing here imports from them, so this page
-can be read first.
+released configuration* (``configs/*.yml`` of the official code) or *the book* (a deviation,
+with its reason; the book's appendix "Design and conventions" lists them all). The modules
+import from here; nothing here imports from them, so this page can be read first.
 
 Quick mode divides every schedule length by :data:`QUICK_DIVISOR` and nothing else: it is
 decided where a program starts (a notebook or a command line reads ``G2S_QUICK`` through
@@ -200,6 +199,17 @@ class Preset:
     prior_shift: float = 0.0
     nf: int | None = None  #: width of D, A, V, L (None: :func:`paper_width`)
     quick_scaled: bool = False  #: already cut by :func:`quick_length`
+    #: what the images show (the released configuration's ``category``): decides how a photo
+    #: is prepared (:mod:`g2s_lite.photos`)
+    category: str = "face"
+    #: the released configuration's ``use_mask``: the object is cut from its background by a
+    #: foreground mask (cars, churches), which also places the prior
+    use_mask: bool = False
+    #: the released configuration's ``crop``: its images were centre-cropped to this many
+    #: pixels (of 256) before resizing, the SynFace and cat framing; None: no crop
+    crop: int | None = None
+    #: the prior's rim and background depth where the configuration changes it (church: 1.0)
+    prior_far: float = PRIOR_FAR
 
     @property
     def base_name(self) -> str:
@@ -231,7 +241,7 @@ def _synface64() -> Preset:
     (the book, for a CPU and for SynFaces)."""
     s1, s2, s3 = Step1Config(steps=500, nf=16), Step2Config(steps=500, nf=16), Step3Config()
     return Preset("synface64", 64, stages=1, step1=(s1, s1), step2=(s2, s2), step3=(s3, s3),
-                  flip=(True,), nf=16, prior_shift=SYNFACE_PRIOR_SHIFT)
+                  flip=(True,), nf=16, prior_shift=SYNFACE_PRIOR_SHIFT, category="synface")
 
 
 def _face128() -> Preset:
@@ -245,8 +255,37 @@ def _face128() -> Preset:
                   flip=(True, False))
 
 
-#: The named presets: synthetic faces at 64 px, real faces at 128 px.
-PRESETS = {"synface64": _synface64(), "face128": _face128()}
+def _released_synface() -> Preset:
+    """The released ``configs/synface.yml`` with the paper's widths: BFM faces at 64 px (the
+    128-px GAN's images cropped to 170 of 256 and resized), one stage, F1_d 8."""
+    s1, s2, s3 = Step1Config(steps=500), Step2Config(steps=500), Step3Config(steps=200)
+    return Preset("synface", 64, stages=1, step1=(s1, s1), step2=(s2, s2), step3=(s3, s3),
+                  flip=(True,), category="synface", crop=170)
+
+
+def _cat128() -> Preset:
+    """The released ``configs/cat.yml``: the face schedule on cat faces cropped to 170 of
+    256."""
+    return replace(_face128(), name="cat128", category="cat", crop=170)
+
+
+def _object128(name: str, prior_far: float = PRIOR_FAR) -> Preset:
+    """The released ``configs/car.yml`` and ``church.yml``: four longer stages, no symmetry,
+    batch 8, absolute latent offsets (``relative_enc: false``) and the object masked."""
+    s2 = dict(f1_d=2, lights=FACE_LIGHTS, batch=8, relative=False)
+    return Preset(name, 128, stages=4,
+                  step1=(Step1Config(steps=700), Step1Config(steps=200)),
+                  step2=(Step2Config(steps=700, **s2), Step2Config(steps=500, **s2)),
+                  step3=(Step3Config(steps=600, batch=8), Step3Config(steps=400, batch=8)),
+                  flip=(False,), category=name.removesuffix("128"), use_mask=True,
+                  prior_far=prior_far)
+
+
+#: The named presets: the book's synthetic faces at 64 px, and one per released configuration
+#: of the official code (real faces — CelebA — at 128 px, BFM faces, cats, cars, churches).
+PRESETS = {"synface64": _synface64(), "face128": _face128(), "synface": _released_synface(),
+           "cat128": _cat128(), "car128": _object128("car128"),
+           "church128": _object128("church128", prior_far=1.0)}
 
 
 def get_preset(name: "str | Preset", quick: bool = False) -> Preset:
@@ -254,7 +293,7 @@ def get_preset(name: "str | Preset", quick: bool = False) -> Preset:
 
     >>> get_preset("face256")
     Traceback (most recent call last):
-    ValueError: unknown preset 'face256'; choose one of synface64, face128
+    ValueError: unknown preset 'face256'; choose one of synface64, face128, synface, cat128, car128, church128
     """
     preset = name if isinstance(name, Preset) else PRESETS.get(name)
     if preset is None:

@@ -140,4 +140,5 @@ def starting_prior(preset: Preset, kind: str | None = None, **options) -> Tensor
     >>> round(p.min().item(), 2), round(p.max().item(), 2)
     (0.98, 1.09)
     """
+    options.setdefault("far", preset.prior_far)
     return make_prior(kind or preset.prior, preset.image_size, **options) + preset.prior_shift

@@ -84,6 +84,12 @@ def _face_generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0] % (2**63 - 1)))
 
 
+def face_params(seed: int, index: int) -> FaceParams:
+    """Face ``index`` of ``seed``'s shape and colours: who the face is, whatever its view
+    and light (what :meth:`SynFaces.sample` draws first for it)."""
+    return sample_face_params(_face_generator(seed, index))
+
+
 def sample_face_params(generator: torch.Generator) -> FaceParams:
     """Draw one face's shape and colours."""
     def u(lo: float, hi: float) -> float:
