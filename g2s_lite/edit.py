@@ -122,12 +122,16 @@ def canonical_light(light: Tensor, view: Tensor) -> Tensor:
     return torch.cat([light[:, :2], canon[:, :2] / canon[:, 2:]], 1)
 
 
+def _to_image_frame(light: Tensor, view: Tensor) -> Tensor:
+    """The (dx, dy) of a canonical ``light`` ``B×4`` seen in the image's frame: ``B×2``."""
+    d = (rotation_matrix(view[:, :3]) @ light_direction(light)[..., None])[..., 0]
+    return d[:, :2] / d[:, 2:]
+
+
 def image_light(rec) -> Tensor:
     """The reconstruction's own light ``1×4`` with its direction in the image's frame (the
     inverse of :func:`canonical_light`): relighting with it changes nothing."""
-    direction = light_direction(rec.light)
-    d = (rotation_matrix(rec.view[:, :3]) @ direction[..., None])[..., 0]
-    return torch.cat([rec.light[:, :2], d[:, :2] / d[:, 2:]], 1)
+    return torch.cat([rec.light[:, :2], _to_image_frame(rec.light, rec.view)], 1)
 
 
 def edit_light(rec, light: Tensor, frame: str = "image", keep_strengths: bool = True) -> Tensor:
@@ -541,6 +545,36 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
     return out
 
 
+def diagnose(rec, faces: dict, i: int) -> dict[str, float]:
+    """Why an edit may miss, for test face ``i``: how far V's pitch and yaw are from the
+    truth (degrees); the angle between the recovered and the true light direction, both in
+    the image's frame (degrees); the diffuse-to-ambient ratios b/a (the part of the light
+    the image does fix); and ``baked_shading``, the correlation, over the face as seen,
+    between the true shading and the ratio of recovered to true albedo (0: the albedo holds
+    no shading; 1: the recovered albedo varies exactly as the shading)."""
+    r = _renderer(rec)
+    one = slice(i, i + 1)
+    true_view, true_light = faces["view"][one], faces["light"][one]
+    seen = lambda img, d, v: r.warp_image(img, d, v, background=0.0)[0]  # noqa: E731
+    with torch.no_grad():
+        albedo = (seen(rec.albedo, rec.depth_canon, rec.view) + 1) / 2
+        true_albedo = (seen(faces["albedo"][one], faces["depth_canon"][one], true_view) + 1) / 2
+        shading = seen(faces["shading"][one], faces["depth_canon"][one], true_view)
+    mask = (faces["mask"][one] * rec.valid).bool()[0, 0]
+    ratio = (albedo.mean(1).clamp(min=1e-3) / true_albedo.mean(1).clamp(min=1e-3))[0][mask]
+    shade = shading[0, 0][mask].clamp(min=1e-3)
+    corr = torch.corrcoef(torch.stack([ratio.log(), shade.log()]))[0, 1].item()
+    image_dir = lambda light, view: light_direction(  # noqa: E731
+        torch.cat([light[:, :2], _to_image_frame(light, view)], 1))
+    cos = (image_dir(rec.light, rec.view) * image_dir(true_light, true_view)).sum().item()
+    return {"pitch_error": math.degrees((rec.view[0, 0] - true_view[0, 0]).item()),
+            "yaw_error": math.degrees((rec.view[0, 1] - true_view[0, 1]).item()),
+            "light_angle": math.degrees(math.acos(max(-1.0, min(1.0, cos)))),
+            "ratio_b_a": (rec.light[0, 1] / rec.light[0, 0]).item(),
+            "true_ratio_b_a": (true_light[0, 1] / true_light[0, 0]).item(),
+            "baked_shading": corr}
+
+
 def summarise(images: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
     """Means over faces: ``{edit group: {method: {metric: mean}}}``, the groups being every
     edit, ``yaw±30`` and ``yaw±45`` (both signs), ``pitch±15`` and ``lights`` (all five)."""
@@ -678,6 +712,7 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
         images[str(i)] = {
             "view": rec.view[0].tolist(), "true_view": faces["view"][i].tolist(),
             "light": rec.light[0].tolist(), "true_light": faces["light"][i].tolist(),
+            "diagnosis": diagnose(rec, faces, i),
             "edits": edits_of_face(rec, faces, i, G, reader, directions, prior, truth_ids)}
         log(f"face {i} measured")
     meta = {"command": command or "g2s_lite.edit.measure", "seed": BENCHMARK_SEED,
