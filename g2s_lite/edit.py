@@ -20,8 +20,12 @@ could not do:
    and :func:`yaw_frames` (the animations);
 5. **measured against the truth** — on held-out SynFaces the world renders the *true*
    face under the edited view and light (:meth:`~g2s_lite.synth.SynFaces.render`);
-   :func:`measure` compares both routes and three baselines with it
-   (``python -m g2s_lite.edit measure``).
+   :func:`measure` compares both routes and three baselines with it, on the SynFace
+   benchmark's test faces reconstructed once and kept (:func:`reconstruct_test_faces`)::
+
+       python -m g2s_lite.edit keep --n 20 --keep runs/edit_keep --threads 1
+       python -m g2s_lite.edit measure --n 20 --keep runs/edit_keep \
+           --out results/edit_synface64.json --markdown results/edit_synface64.md
 
 **Why relighting keeps the reconstruction's strengths.** The image is
 ``(albedo + 1)/2 · (a + b·max(0, ⟨n, −l⟩))``: scale the albedo by k and both strengths by
@@ -253,7 +257,9 @@ def yaw_frames(rec, n: int = 15, max_yaw: float = 45.0, route: str = "mesh", G=N
     return rotate(rec, torch.linspace(-max_yaw, max_yaw, n), 0.0, route, G)
 
 
-# ----------------------------------------------------------------------------- kept reconstructions
+# ----------------------------------------------------------------------------- 5. the truth
+# The expensive part, reconstructing the test faces, is done once and kept; the comparison
+# reads the kept faces and can be run again as often as the edits change.
 #: The factors a kept reconstruction holds (with ``w`` and the nets' and encoder's weights).
 KEPT_FACTORS = ("image", "depth", "valid", "normal", "depth_canon", "albedo", "shading",
                 "view", "light", "reconstruction", "w")
@@ -328,7 +334,7 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
             f"true {[round(v, 3) for v in faces['view'][i].tolist()[:3]]})")
 
 
-# ----------------------------------------------------------------------------- 5. the truth
+# Every edit of every kept face, against the world's own face under the same edit.
 #: The yaws and pitches (degrees) and the new light directions (dx, dy in the image's frame)
 #: the measurement edits every test face with.
 EDIT_YAWS = (-45, -30, -15, 15, 30, 45)
@@ -728,23 +734,25 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m g2s_lite.edit")
+    parser = argparse.ArgumentParser(
+        prog="python -m g2s_lite.edit",
+        description="Chapter 8's measurement: reconstruct the SynFace benchmark's test faces "
+                    "once and keep them (keep), then compare every edit with the true edited "
+                    "face (measure).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
-    k = sub.add_parser("keep", help="reconstruct benchmark test faces and keep them")
-    k.add_argument("--n", type=int, default=20)
-    k.add_argument("--first", type=int, default=0)
-    k.add_argument("--keep", type=Path, required=True)
-    k.add_argument("--preset", default="synface64")
-    k.add_argument("--quick", action="store_true")
-    k.add_argument("--threads", type=int, default=None)
+    k = sub.add_parser("keep", help="reconstruct test faces and keep them (resumable)")
     m = sub.add_parser("measure", help="compare the kept faces' edits with the truth")
-    m.add_argument("--n", type=int, default=20)
-    m.add_argument("--keep", type=Path, required=True)
-    m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--markdown", type=Path, default=None)
-    m.add_argument("--preset", default="synface64")
-    m.add_argument("--quick", action="store_true")
-    m.add_argument("--threads", type=int, default=None)
+    for p in (k, m):
+        p.add_argument("--n", type=int, default=20, help="test faces 0 … n−1")
+        p.add_argument("--keep", type=Path, required=True,
+                       help="folder of the kept reconstructions (face_NNN.pt)")
+        p.add_argument("--preset", default="synface64", help="GAN2Shape preset")
+        p.add_argument("--quick", action="store_true", help="quick schedules (a preview)")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    k.add_argument("--first", type=int, default=0, help="start at this test face")
+    m.add_argument("--out", type=Path, required=True, help="results JSON")
+    m.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
