@@ -561,8 +561,9 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
     for method, img in images.items():
         l1 = _masked_l1(img, truth["image"], mask)
         ss = _masked_ssim(img, truth["image"], mask)
-        ident = identity_distance(reader, img, mask, truth_ids, readable)
         cover = valid.get(method, torch.ones_like(mask))
+        # holes count against L1 and SSIM; the identity is read from what is shown
+        ident = identity_distance(reader, img, mask * cover, truth_ids, readable)
         uncovered = 1 - (cover * mask).flatten(1).sum(1) / mask.flatten(1).sum(1)
         l1c = _masked_l1(img, truth["image"], common) if method in ("mesh", "prior") else None
         for k, name in enumerate(names):
