@@ -28,8 +28,8 @@ could not do:
            --out results/edit_synface64.json --markdown results/edit_synface64.md
 
 **Why relighting keeps the reconstruction's strengths.** The image is
-``(albedo + 1)/2 · (a + b·max(0, ⟨n, −l⟩))``: scale the albedo by k and both strengths by
-1/k and nothing changes. A reconstruction's ``(a, b)`` are therefore known only up to the
+``(albedo + 1)/2 · (a + b·max(0, ⟨n, −l⟩))``: scale the albedo's brightness ``(albedo + 1)/2``
+by k and both strengths by 1/k and nothing changes. A reconstruction's ``(a, b)`` are therefore known only up to the
 albedo's scale, and an absolute light "a = 0.45, b = 0.3" means one thing to the world and
 another to the reconstruction. What does carry over is the light's *direction* and the
 ratio b/a the image shows; so a relight keeps the reconstruction's own ``(a, b)`` and moves
