@@ -6,8 +6,9 @@ rendering them again with another view or another light. This module does it two
 the paper does (its Figures 1 and 7), and measures both against the truth, which the paper
 could not do:
 
-1. **the edits** — :func:`edit_view` adds yaw and pitch to the reconstruction's own view,
-   :func:`edit_light` moves its light's *direction* and keeps its own strengths (below);
+1. **the edits** — :func:`edit_view` turns the reconstruction's view by a yaw and a pitch
+   as the picture sees them, :func:`edit_light` moves its light's *direction* and keeps its
+   own strengths (below);
 2. **the mesh route** — Φ of the recovered canonical depth and albedo under the edited view
    and light: exact to the recovered shape, with holes where the turned surface leaves the
    picture and the albedo's blur;
@@ -35,13 +36,15 @@ another to the reconstruction. What does carry over is the light's *direction* a
 ratio b/a the image shows; so a relight keeps the reconstruction's own ``(a, b)`` and moves
 only ``(dx, dy)``.
 
-**Which frame a light lives in.** Φ shades the *canonical* surface, so a light's
-direction is written in the canonical frame and turns with the face. The world's canonical
-frame is the frontal face; a reconstruction's is whatever frame D and V settled on, which
-may be turned (V then reads the face as less turned than it is, and D holds the rest of the
-turn). To light a reconstruction "from the left of the picture" the direction is therefore
-given in the *image's* frame and turned into the canonical one with the reconstruction's own
-view (:func:`canonical_light`); this is ``frame="image"``, the default.
+**Which frame an edit lives in.** Φ shades the *canonical* surface, so a light's
+direction is written in the canonical frame and turns with the face; and a view's angles
+turn about the canonical frame's axes. The world's canonical frame is the frontal face; a
+reconstruction's is whatever frame D and V settled on, which may be turned (V then reads the
+face as less turned, or rolled, and D holds the rest of the turn). So edits are given in the
+*image's* frame, the one both share: a turn about the camera's axes (:func:`edit_view`), a
+light "from the left of the picture" turned into the canonical frame with the
+reconstruction's own view (:func:`canonical_light`). This is ``frame="image"``, the
+default; ``frame="view"`` / ``"canonical"`` write the edit in the reconstruction's own frame.
 
 Images are ``B×3×S×S`` in [−1, 1]; views ``B×6`` (radians); lights ``B×4`` (ambient,
 diffuse, dx, dy) as in :mod:`~g2s_lite.render`.
@@ -80,14 +83,42 @@ def _check_rec(rec) -> None:
                             f"tensor {name}; got {type(rec).__name__}")
 
 
-def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0.0) -> Tensor:
-    """``view`` ``1×6`` with ``yaw`` and ``pitch`` degrees added to its yaw (``view[:, 1]``)
-    and pitch (``view[:, 0]``): ``B×6`` for ``B`` angles (scalars or ``B`` tensors).
+def view_angles(rotation: Tensor) -> Tensor:
+    """The (pitch, yaw, roll) in radians of rotations ``B×3×3`` written R = Rz·Ry·Rx (the
+    inverse of :func:`~g2s_lite.render.rotation_matrix` for |yaw| < 90°): ``B×3``.
+
+    >>> angles = torch.tensor([[0.2, -0.7, 0.1]])
+    >>> torch.allclose(view_angles(rotation_matrix(angles)), angles, atol=1e-6)
+    True
+    """
+    pitch = torch.atan2(rotation[:, 2, 1], rotation[:, 2, 2])
+    yaw = torch.asin((-rotation[:, 2, 0]).clamp(-1.0, 1.0))
+    roll = torch.atan2(rotation[:, 1, 0], rotation[:, 0, 0])
+    return torch.stack([pitch, yaw, roll], 1)
+
+
+def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0.0,
+              frame: str = "image") -> Tensor:
+    """``view`` ``1×6`` turned by ``yaw`` and ``pitch`` degrees: ``B×6`` for ``B`` angles
+    (scalars or ``B`` tensors).
+
+    ``frame="image"`` (the default) turns the face as the picture sees it: about the
+    camera's vertical axis (yaw) and horizontal axis (pitch), through the point views turn
+    about, whatever frame the view's own angles are written in (R' = Q·R, with
+    Q = Ry(yaw)·Rx(pitch)). ``frame="view"`` adds the angles to the view's own yaw
+    (``view[:, 1]``) and pitch (``view[:, 0]``): about the axes of the *canonical* frame,
+    which a reconstruction may have turned (module docstring). Without pitch and roll the
+    two agree.
 
     >>> v = edit_view(torch.zeros(1, 6), yaw=torch.tensor([0.0, 45.0]), pitch=-15.0)
     >>> v.shape, round(math.degrees(v[1, 1].item()), 4), round(math.degrees(v[1, 0].item()), 4)
     (torch.Size([2, 6]), 45.0, -15.0)
+    >>> rolled = torch.tensor([[0.0, 0.3, 0.2, 0.0, 0.0, 0.0]])
+    >>> bool((edit_view(rolled, 30.0) - edit_view(rolled, 30.0, frame="view")).abs().max() > 0.01)
+    True
     """
+    if frame not in FRAMES and frame != "view":
+        raise ValueError(f"frame must be 'image' or 'view', got {frame!r}")
     yaw = torch.as_tensor(yaw, dtype=view.dtype).reshape(-1).to(view.device)
     pitch = torch.as_tensor(pitch, dtype=view.dtype).reshape(-1).to(view.device)
     n = max(len(yaw), len(pitch))
@@ -100,8 +131,16 @@ def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0
                              f"{MAX_EDIT_DEG:.0f}° an edit supports (the depth map shows one "
                              f"side of the face); turn by at most {MAX_EDIT_DEG:.0f}°")
     out = view.reshape(1, 6).repeat(n, 1)
-    out[:, 1] += torch.deg2rad(yaw).expand(n)
-    out[:, 0] += torch.deg2rad(pitch).expand(n)
+    if frame == "view":
+        out[:, 1] += torch.deg2rad(yaw).expand(n)
+        out[:, 0] += torch.deg2rad(pitch).expand(n)
+        return out
+    turn = rotation_matrix(torch.stack([torch.deg2rad(pitch).expand(n),
+                                        torch.deg2rad(yaw).expand(n), torch.zeros_like(out[:, 0])],
+                                       1))
+    out[:, :3] = view_angles(turn @ rotation_matrix(out[:, :3]))
+    # the whole turned scene turns about the centre, its translation too
+    out[:, 3:] = (turn @ out[:, 3:, None])[..., 0]
     return out
 
 
@@ -208,11 +247,13 @@ def render_edits(rec, views: Tensor, lights: Tensor, route: str = "mesh", G=None
     return images, valid
 
 
-def rotate(rec, yaw: float = 0.0, pitch: float = 0.0, route: str = "mesh", G=None) -> Tensor:
-    """The reconstruction seen with ``yaw`` and ``pitch`` degrees added to its own view,
-    its light unchanged: ``1×3×S×S`` (``B×3×S×S`` for ``B`` angles)."""
+def rotate(rec, yaw: float = 0.0, pitch: float = 0.0, route: str = "mesh", G=None,
+           frame: str = "image") -> Tensor:
+    """The reconstruction turned by ``yaw`` and ``pitch`` degrees (as the picture sees it,
+    or added to its own view's angles: ``frame``, see :func:`edit_view`), its light
+    unchanged: ``1×3×S×S`` (``B×3×S×S`` for ``B`` angles)."""
     _check_rec(rec)
-    return render_edits(rec, edit_view(rec.view, yaw, pitch), rec.light, route, G)[0]
+    return render_edits(rec, edit_view(rec.view, yaw, pitch, frame), rec.light, route, G)[0]
 
 
 def relight(rec, light: Tensor, route: str = "mesh", G=None, frame: str = "image") -> Tensor:
@@ -340,9 +381,9 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
 EDIT_YAWS = (-45, -30, -15, 15, 30, 45)
 EDIT_PITCHES = (-15, 15)
 EDIT_LIGHTS = ((-0.7, 0.3), (0.7, 0.3), (0.0, 0.7), (-0.4, -0.25), (0.8, -0.2))
-#: What is compared with the truth: the two routes, the mesh route lit naively (the new
-#: direction taken as canonical), and the baselines (module docstring of :func:`measure`).
-METHODS = ("input", "reconstruction", "mesh", "mesh_canonical_light", "gan", "prior", "latent")
+#: What is compared with the truth: the two routes, the mesh route with the edits written in
+#: the reconstruction's own frame, and the baselines (docstring of :func:`measure`).
+METHODS = ("input", "reconstruction", "mesh", "mesh_own_frame", "gan", "prior", "latent")
 #: The face parameters that say who a face is (not where it sits or what is behind it).
 IDENTITY = ("half_width", "half_height", "head_relief", "eye_x", "eye_y", "eye_socket",
             "brow_ridge", "nose_tip_y", "nose_width", "nose_height", "cheek", "mouth_y",
@@ -533,9 +574,12 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
     # the routes: the reconstruction's own view and light, edited the same way
     r_views = torch.cat([edit_view(rec.view, yaws, pitches), rec.view.expand(len(new_dirs), 6)])
     r_lights = torch.cat([rec.light.expand(n_turn, 4), edit_light(rec, new_lights, "image")])
-    naive = torch.cat([rec.light.expand(n_turn, 4), edit_light(rec, new_lights, "canonical")])
+    own_views = torch.cat([edit_view(rec.view, yaws, pitches, "view"),
+                           rec.view.expand(len(new_dirs), 6)])
+    own_lights = torch.cat([rec.light.expand(n_turn, 4),
+                            edit_light(rec, new_lights, "canonical")])
     mesh, mesh_valid = mesh_route(rec, r_views, r_lights)
-    mesh_naive, _ = mesh_route(rec, r_views, naive)
+    mesh_own, own_valid = mesh_route(rec, own_views, own_lights)
     gan = gan_route(rec, mesh, G)
     renderer = _renderer(rec)
     with torch.no_grad():
@@ -553,9 +597,9 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
 
     images = {"input": rec.image.expand(n, -1, -1, -1),
               "reconstruction": rec.reconstruction.expand(n, -1, -1, -1),
-              "mesh": mesh, "mesh_canonical_light": mesh_naive, "gan": gan,
+              "mesh": mesh, "mesh_own_frame": mesh_own, "gan": gan,
               "prior": prior_img, "latent": latent}
-    valid = {"mesh": mesh_valid, "mesh_canonical_light": mesh_valid, "prior": prior_valid}
+    valid = {"mesh": mesh_valid, "mesh_own_frame": own_valid, "prior": prior_valid}
     common = mask * mesh_valid * prior_valid
     out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in names}
     for method, img in images.items():
@@ -722,9 +766,9 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     truth and write the results file (JSON, and markdown beside it when asked).
 
     The methods (:data:`METHODS`): ``input`` (the unedited image), ``reconstruction`` (the
-    unedited reconstruction), ``mesh`` and ``gan`` (the two routes), ``mesh_canonical_light``
-    (the mesh route with the new direction taken as canonical, as if V's frame were the
-    image's), ``prior`` (the ellipsoid prior rendered with the reconstruction's albedo, view
+    unedited reconstruction), ``mesh`` and ``gan`` (the two routes), ``mesh_own_frame``
+    (the mesh route with the edits written in the reconstruction's own frame: angles added
+    to V's, the new direction taken as canonical), ``prior`` (the ellipsoid prior rendered with the reconstruction's albedo, view
     and light, edited the same way) and ``latent`` (InterFaceGAN-style directions in W,
     :class:`LatentDirections`, fitted on GAN samples read by Chapter 3's pose-and-light
     regressor). Faces not kept (yet) are left out; ``n`` records how many were asked for.

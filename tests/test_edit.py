@@ -31,15 +31,28 @@ def test_no_edit_gives_the_reconstruction_back(rec):
                           atol=1e-5)
 
 
-def test_rotation_adds_to_the_views_own_angles(rec):
-    """Turning by 20° then rendering equals Φ at the view with 20° more yaw."""
+def test_rotation_in_the_views_frame_adds_to_its_angles(rec):
+    """Turning by 20° in the view's frame equals Φ at the view with 20° more yaw."""
     r = Renderer(64)
     view = rec.view.clone()
     view[:, 1] += math.radians(20)
     view[:, 0] -= math.radians(10)
     expected, _ = r.render(rec.depth_canon, rec.albedo, rec.light, view)
-    assert torch.allclose(edit.rotate(rec, 20, -10), expected)
+    assert torch.allclose(edit.rotate(rec, 20, -10, frame="view"), expected)
     assert not torch.allclose(edit.rotate(rec, 20), rec.reconstruction, atol=1e-2)
+
+
+def test_rotation_in_the_images_frame_turns_the_seen_points_about_the_camera_axes():
+    """Every point the edited view places is the point the old view placed, turned by
+    Ry(yaw)·Rx(pitch) about the rotation centre (a view with pitch, yaw, roll and a shift)."""
+    r = Renderer(16)
+    view = torch.tensor([[0.2, -0.4, 0.15, 0.01, -0.02, 0.0]])
+    points = r.points(torch.full((1, 16, 16), 0.95))
+    turn = edit.rotation_matrix(torch.tensor([[math.radians(-10.0), math.radians(25.0), 0.0]]))
+    centre = torch.tensor([0.0, 0.0, r.rot_center_depth])
+    expected = (r.transform(points, view) - centre) @ turn[0].T + centre
+    assert torch.allclose(r.transform(points, edit.edit_view(view, 25.0, -10.0)), expected,
+                          atol=1e-5)
 
 
 def test_relight_keeps_the_reconstructions_strengths(rec):
@@ -217,7 +230,7 @@ def test_an_oracle_reconstruction_scores_zero_on_the_mesh_route(gan):
     for k in range(len(edit.EDIT_LIGHTS)):
         lit = out[f"light{k + 1}"]
         assert lit["mesh"]["l1"] < 0.01, lit["mesh"]
-        assert lit["mesh_canonical_light"]["l1"] > lit["mesh"]["l1"] + 0.005
+        assert lit["mesh_own_frame"]["l1"] > lit["mesh"]["l1"] + 0.005
     assert set(out["yaw+30"]) == {*edit.METHODS, "truth"}
     summary = edit.summarise({"0": {"edits": out}})
     assert summary["yaw±30"]["mesh"]["l1"] == pytest.approx(
