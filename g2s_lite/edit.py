@@ -720,9 +720,20 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rounded(x):
+    """``x`` with every float rounded to 5 decimals (the file stays readable and small)."""
+    if isinstance(x, float):
+        return round(x, 5)
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v) for v in x]
+    return x
+
+
 def _write(result: dict, out: Path, markdown_out: Path | None) -> None:
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
+    tmp.write_text(json.dumps(_rounded(result), indent=1))
     tmp.replace(out)
     if markdown_out is not None:
         markdown_out.write_text(markdown(result))
