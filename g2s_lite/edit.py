@@ -392,8 +392,9 @@ IDENTITY = ("half_width", "half_height", "head_relief", "eye_x", "eye_y", "eye_s
 IDENTITY_SEED = 7070
 #: Views the identity reader learns under: wider than the world's, to reach edited views.
 IDENTITY_VIEWS_DEG = (25.0, 80.0)  # pitch, yaw
-#: Training of the identity reader and of the pose/light reader of the latent baseline.
-READER_STEPS, READER_POOL = 2000, 3072
+#: Training of the identity reader and of the pose/light reader of the latent baseline
+#: (steps, and distinct training faces; quick mode: steps ÷ 10 and :data:`QUICK_POOL` faces).
+READER_STEPS, READER_POOL, QUICK_POOL = 2000, 3072, 256
 #: GAN samples the latent directions are fitted on.
 DIRECTION_SAMPLES = 4000
 
@@ -757,12 +758,12 @@ def _readers(G, keep_dir: Path, size: int, quick: bool):
             torch.save(state, path)
         return (reader.eval(), LatentDirections(*state["directions"], reader=pose.eval()),
                 state["r2"])
-    pool = 256 if quick else READER_POOL
+    pool = QUICK_POOL if quick else READER_POOL
     reader = train_identity_reader(quick_length(READER_STEPS) if quick else READER_STEPS,
                                    pool, size)
     pose = train_regressor(quick_length(REGRESSOR_STEPS) if quick else REGRESSOR_STEPS,
                            pool=pool, size=size, progress=False)
-    directions = LatentDirections.fit(G, pose, 400 if quick else DIRECTION_SAMPLES)
+    directions = LatentDirections.fit(G, pose, QUICK_POOL if quick else DIRECTION_SAMPLES)
     r2 = identity_readable(reader, 64 if quick else 384, size=size)
     keep_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"identity": reader.state_dict(), "pose": pose.state_dict(), "r2": r2,

@@ -235,3 +235,28 @@ def test_an_oracle_reconstruction_scores_zero_on_the_mesh_route(gan):
     summary = edit.summarise({"0": {"edits": out}})
     assert summary["yaw±30"]["mesh"]["l1"] == pytest.approx(
         (out["yaw-30"]["mesh"]["l1"] + out["yaw+30"]["mesh"]["l1"]) / 2)
+
+
+def test_keep_and_measure_from_the_command_line(tmp_path, monkeypatch, capsys, one_thread):
+    """The two commands of the measurement run end to end on one face (tiny schedules and
+    readers: what is written, not what it says)."""
+    import json
+
+    from conftest import tiny_preset
+    from g2s_lite import gan_quality, paper
+
+    monkeypatch.setitem(paper.PRESETS, "synface64", tiny_preset())
+    monkeypatch.setattr(edit, "QUICK_POOL", 32)
+    monkeypatch.setattr(edit, "READER_STEPS", 20)
+    monkeypatch.setattr(gan_quality, "REGRESSOR_STEPS", 20)
+    keep = tmp_path / "keep"
+    assert edit.main(["keep", "--n", "1", "--keep", str(keep), "--quick"]) == 0
+    assert (keep / "face_000.pt").exists()
+    out = tmp_path / "r.json"
+    assert edit.main(["measure", "--n", "2", "--keep", str(keep), "--quick", "--out", str(out),
+                      "--markdown", str(tmp_path / "r.md")]) == 0
+    result = json.loads(out.read_text())
+    assert result["meta"]["n_images"] == 2 and result["meta"]["n_measured"] == 1
+    assert set(result["summary"]["yaw±30"]) >= {*edit.METHODS, "truth", "n"}
+    assert "| yaw±30 |" in (tmp_path / "r.md").read_text()
+    assert "3D-aware editing against the true face" in capsys.readouterr().out
