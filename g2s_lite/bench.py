@@ -1,7 +1,8 @@
 """Timings: ``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ;
 ``python -m g2s_lite.bench reconstruct`` the seconds of the whole method on one SynFace
 (each part: projection, steps 1–3), with the preset's full schedule or, under
-``G2S_QUICK=1`` / ``--quick``, the quick one.
+``G2S_QUICK=1`` / ``--quick``, the quick one; ``python -m g2s_lite.bench batch`` the images
+per hour of :func:`~g2s_lite.method.reconstruct_batch` at several batch sizes.
 
 Timings live here and print figures; the tests never time anything.
 """
@@ -76,6 +77,34 @@ def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str
     return rec.timings
 
 
+def time_batch(sizes=(1, 4, 16), preset: str = "synface64", quick: bool = False,
+               device: str = "cpu", vectorize: bool | None = None, seed: int = 2024
+               ) -> dict[int, float]:
+    """Images per hour of :func:`~g2s_lite.method.reconstruct_batch` with ``K`` images at
+    once, for each ``K`` in ``sizes`` (steps 1–3 of every stage; the projection, one per
+    image whatever the batch, is left out)."""
+    from . import hub
+    from .method import reconstruct_batch
+    from .paper import get_preset
+    from .synth import SynFaces
+
+    the_preset = get_preset(preset, quick)
+    G, D = hub.load("synface64", device=device)
+    w = G.mean_latent()
+    out = {}
+    for k in sizes:
+        faces = SynFaces(the_preset.image_size).sample(k, seed=seed)["image"]
+        ws = w.reshape(1, -1).repeat(k, 1)  # the latent does not change the cost
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        reconstruct_batch(faces, G, D, ws, the_preset, vectorize=vectorize)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        out[k] = 3600 * k / (time.perf_counter() - t0)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m g2s_lite.bench",
                                      description="Print timings of the book's building blocks.")
@@ -91,7 +120,26 @@ def main(argv: list[str] | None = None) -> None:
     q.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
                    help="the quick schedule (the default when G2S_QUICK=1)")
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    b = sub.add_parser("batch", help="images per hour, several images reconstructed at once")
+    b.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16],
+                   help="images at once (default 1 4 16)")
+    b.add_argument("--preset", default="synface64", help="preset (default synface64)")
+    b.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
+                   help="the quick schedule (the default when G2S_QUICK=1)")
+    b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    b.add_argument("--vectorize", action=argparse.BooleanOptionalAction, default=None,
+                   help="one vectorised call for the images' nets (default: on a GPU)")
     args = parser.parse_args(argv)
+    if args.what == "batch":
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+        print(f"reconstruct_batch, preset {args.preset}{' (quick)' if args.quick else ''}, "
+              f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
+              f"torch {torch.__version__}")
+        for k in args.sizes:  # each figure as soon as it is measured
+            rate = time_batch([k], args.preset, args.quick, device, args.vectorize)[k]
+            print(f"  batch {k:3d}  {rate:8.1f} images/hour", flush=True)
+        return
     if args.what == "reconstruct":
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         name = torch.cuda.get_device_name() if device == "cuda" else "CPU"

@@ -7,6 +7,9 @@ every method and compared with their ground truth in the image's own view:
   of the test set, in the image view), ``ellipsoid_prior`` (the starting shape alone);
 * ``supervised``: the same depth network trained directly on SynFaces ground truth (other
   faces, other seeds) — the upper bound;
+* ``unsup3d_sym`` / ``unsup3d_nosym``: Unsup3d (:mod:`~g2s_lite.unsup3d`), trained beforehand
+  on a collection of other SynFaces with and without the symmetry assumption, feed-forward
+  (its shipped weights, or those in ``--unsup3d-dir``);
 * ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term;
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
 * ``g2s_pretrained``: the method (with the mirror term) with A, V, L and the encoder E
@@ -18,16 +21,27 @@ every method and compared with their ground truth in the image's own view:
   (not run unless asked for with ``--methods``).
 
 Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
-Results are written after every image (:mod:`~g2s_lite.results` keeps the files), so
-``--resume`` continues an interrupted run. Beside the JSON, ``<out>.depths.pt`` keeps the
+Results are written after every method of every image (:mod:`~g2s_lite.results` keeps the
+files, never half written), so ``--resume`` continues an interrupted run from the last
+method it finished. Beside the JSON, ``<out>.depths.pt`` keeps the
 depth maps the learned methods predicted, so that a chapter can show the best and worst
 reconstructions without re-running them, and each GAN2Shape entry keeps the ``view`` its V
 found (pitch, yaw, roll in radians, translation) to hold against the true one.
 
     python -m g2s_lite.benchmark --n 50 --out results/synface64.json --markdown results/synface64.md
 
-Shares of one run (``--first``/``--stop``) are joined, rows dropped and notes added with
-``python -m g2s_lite.results``.
+Several processes share a run under ``torchrun`` (one per GPU, or a few on a CPU's cores,
+on one machine or several through torchrun's rendezvous)::
+
+    torchrun --nproc_per_node=4 -m g2s_lite.benchmark --n 50 --out results/synface64.json
+
+Each process takes every fourth test face still to do, keeps what it has done in its own
+:func:`~g2s_lite.results.part_path` file, and at the end rank 0 joins the shares into the
+one results file a single process would have written (the same rows: every face's method is
+seeded with the face's index), with ``meta.world_size`` saying how many processes shared it.
+``--resume`` picks up the part files of a stopped run too, with any number of processes.
+Older hand-made shares (``--first``/``--stop``) are joined, rows dropped and notes added
+with ``python -m g2s_lite.results``.
 """
 from __future__ import annotations
 
@@ -46,8 +60,9 @@ from .metrics import depth_errors
 from .nets import DepthNet, adam
 from .paper import PAPER_TABLES, quick_length
 from .render import Renderer
-from .runtime import QUICK_ENV, quick_mode, seeded
+from .runtime import QUICK_ENV, SOLO, World, joined, quick_mode, seeded
 from .synth import SynFaces
+from .unsup3d import WEIGHTS_DIR, Unsup3d
 
 #: Seed of the test faces: never used for training, tuning or any figure.
 BENCHMARK_SEED = 31337
@@ -70,9 +85,12 @@ PRETRAINED_ABLATIONS = {"g2s_pretrained_" + m.removeprefix("g2s_"): m
                         for m in ("g2s_nosym", *PRIOR_ABLATIONS)}
 #: Methods whose depth is one map for every image (not kept per image).
 CONSTANT_MAPS = ("null_depth", "mean_gt_depth", "ellipsoid_prior")
+#: The Unsup3d rows: method → the weights file it reads (:mod:`~g2s_lite.unsup3d`).
+UNSUP3D_METHODS = {"unsup3d_sym": "unsup3d_sym.pt", "unsup3d_nosym": "unsup3d_nosym.pt"}
 #: What a run evaluates unless told otherwise (the pretrained ablations cost as much again:
 #: ask for them with ``--methods``).
-DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised", "g2s_sym",
+DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised",
+                   *UNSUP3D_METHODS, "g2s_sym",
                    "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
 METHODS = (*DEFAULT_METHODS, *PRETRAINED_ABLATIONS)
 
@@ -154,7 +172,8 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         device: torch.device | str | None = None, command: str | None = None,
         markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None,
         pretrained: str | Path | None = None, quick: bool = False,
-        perceptual: str = "auto") -> dict:
+        perceptual: str = "auto", world: World = SOLO,
+        unsup3d_dir: str | Path | None = None) -> dict:
     """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
 
     Args:
@@ -182,6 +201,12 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         quick: every schedule cut for a quick look (the preset, the supervised bound's
             steps, the pretraining); recorded in ``meta`` and in the preset's name.
         perceptual: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method uses.
+        world: the processes sharing the run (:func:`~g2s_lite.runtime.joined`): each does
+            its :meth:`~g2s_lite.runtime.World.share` of the faces to do, rank 0 trains the
+            supervised bound and pretrains (the others get its nets) and writes ``out``;
+            every process returns the whole result.
+        unsup3d_dir: the folder holding the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`;
+            default the package's shipped ones).
     """
     from tqdm.auto import tqdm
 
@@ -199,26 +224,43 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
     if not 0 <= first < stop <= n:
         raise ValueError(f"test faces {first}…{stop - 1} are not a range within the {n} test "
                          f"faces; use 0 <= --first < --stop <= --n")
-    device = pick_device(None if device is None else str(device))
+    device = world.device(None if device is None else str(device))
     the_preset = get_preset(preset, quick=quick)
     size = the_preset.image_size
     renderer = Renderer(size)
     out = Path(out) if out is not None else None
     meta = {"command": command or "g2s_lite.benchmark.run", "device": str(device),
             "n_images": n, "seed": seed, "preset": the_preset.name, "version": __version__,
-            "quick": quick, "torch": torch.__version__, "wall_seconds": 0.0}
+            "quick": quick, "torch": torch.__version__, "wall_seconds": 0.0,
+            "world_size": world.size}
     images: dict[str, dict] = {}
     depths: dict[str, dict[str, Tensor]] = {}
-    if resume and out is not None and out.exists():
-        images, depths, meta = results.resume(out, meta)
+    if resume and out is not None:
+        if world.main and out.exists():
+            images, depths, meta = results.resume(out, meta)
+        if world.size > 1:
+            images, depths, meta = world.broadcast((images, depths, meta))
+        # what the processes of a stopped torchrun run had done and not yet joined
+        for share in world.gather([results.resume(p, meta)[:2] for p in results.parts(out)]):
+            for more, more_depths in share:
+                images = results.join(images, depths, more, more_depths)
     faces = SynFaces(size).sample(n, seed=seed)
     started = time.perf_counter()
     wall0 = meta["wall_seconds"]
 
-    def save() -> dict:
+    def save(joined_up: bool = True) -> dict:
+        """Write ``out`` (``joined_up``: all the shares are in) or this process's part file."""
+        nonlocal images, depths
+        images = dict(sorted(images.items(), key=lambda kv: int(kv[0])))
+        depths = dict(sorted(depths.items(), key=lambda kv: int(kv[0])))
         meta["wall_seconds"] = wall0 + time.perf_counter() - started
-        result = {"rows": results.rows(images, TABLE, methods), "meta": meta, "images": images}
-        results.write(result, depths, out, markdown_out, TABLE)
+        # every row the file holds, not only this run's: a --resume with other --methods adds
+        # rows to a results file
+        result = {"rows": results.rows(images, TABLE), "meta": meta, "images": images}
+        if joined_up and world.main:
+            results.write(result, depths, out, markdown_out, TABLE)
+        elif not joined_up and out is not None:
+            results.write(result, depths, results.part_path(out, world.rank))
         return result
 
     gan_methods = [m for m in methods if m.startswith("g2s")]
@@ -232,10 +274,24 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         steps = (supervised_steps if supervised_steps is not None
                  else quick_length(SUPERVISED_STEPS) if quick else SUPERVISED_STEPS)
         t0 = time.perf_counter()
-        supervised = train_supervised(steps, size, progress=progress, device=device)
+        if world.size == 1:
+            supervised = train_supervised(steps, size, progress=progress, device=device)
+        else:  # one process trains, the others take its net
+            supervised = world.broadcast(
+                train_supervised(steps, size, progress=progress, device=device)
+                if world.main else None).to(device)
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
     perceptual = PerceptualLoss(perceptual) if gan_methods else None
+    unsup3d = {}
+    for m in methods:
+        if m in UNSUP3D_METHODS:
+            path = Path(unsup3d_dir or WEIGHTS_DIR) / UNSUP3D_METHODS[m]
+            unsup3d[m] = Unsup3d.load(path, device)
+            meta.setdefault("unsup3d", {})[m] = {"file": str(path), "sha256": hub.sha256(path),
+                                                 **{k: v for k, v in unsup3d[m].meta.items()
+                                                    if k in ("command", "train_seconds",
+                                                             "device", "config")}}
     start = None
     if any(_pretrained(m) and m not in images.get(str(i), {})
            for m in methods for i in range(first, stop)):
@@ -247,10 +303,16 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 raise ValueError(f"{out} was run with other pretrained nets (sha256 {before}) "
                                  f"than {pretrained}; resume with the same --pretrained file")
             meta["pretrained"] = made
-        else:
+        elif world.size == 1:
             start = pretrain(G, D, the_preset.base_name, perceptual=perceptual,
                              config=PretrainConfig().quick() if quick else PretrainConfig(),
                              progress=progress)
+            meta["pretrained"] = {"file": None, **start.meta}
+        else:  # one process pretrains, the others take its nets
+            start = world.broadcast(
+                pretrain(G, D, the_preset.base_name, perceptual=perceptual,
+                         config=PretrainConfig().quick() if quick else PretrainConfig(),
+                         progress=progress) if world.main else None).to(device)
             meta["pretrained"] = {"file": None, **start.meta}
     # the average true depth where each face covers the pixel (uncovered pixels hold the
     # renderer's invalid depth, which is no depth at all)
@@ -271,11 +333,12 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             prior = starting_prior(the_preset, kind, **extra(size))
         setups[m] = (config, prior, start if _pretrained(m) else None)
 
-    for i in tqdm(range(first, stop), desc="benchmark", disable=not progress):
+    todo_faces = [i for i in range(first, stop)
+                  if any(m not in images.get(str(i), {}) for m in methods)]
+    mine = world.share(todo_faces)
+    for i in tqdm(mine, desc="benchmark", disable=not progress or not world.main):
         record = images.setdefault(str(i), {})
         todo = [m for m in methods if m not in record]
-        if not todo:
-            continue
         w = None
         for m in todo:
             t0 = time.perf_counter()
@@ -289,6 +352,9 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
             elif m == "supervised":
                 with torch.no_grad():
                     depth = supervised(faces["image"][i:i + 1].to(device)).cpu()
+            elif m in UNSUP3D_METHODS:  # the canonical depth warped by the predicted view
+                seen = unsup3d[m].predict(faces["image"][i:i + 1].to(device))
+                depth, valid = seen["depth"].cpu(), seen["valid"].cpu()
             else:
                 image = faces["image"][i:i + 1].to(device)
                 if w is None:
@@ -316,8 +382,17 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 if valid is not None:
                     kept = kept.where(valid.reshape(size, size) > 0, torch.nan)
                 depths.setdefault(str(i), {})[m] = kept.to(torch.float16)
-        save()
-    return save()
+            save(joined_up=world.size == 1)
+    # join the shares: every process gets them all, rank 0 writes the file
+    for more, more_depths in world.gather(({str(i): images[str(i)] for i in mine},
+                                           {str(i): depths.get(str(i), {}) for i in mine})):
+        images = results.join(images, depths, more, more_depths)
+    result = save()
+    world.barrier()  # the joined file is written before any part file goes
+    if out is not None:
+        for part in results.parts(out):
+            results.remove(part)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m g2s_lite.benchmark",
         description="Evaluate GAN2Shape and baselines on held-out SynFaces (Chapter 7).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--n", type=int, default=50, help="number of test faces")
+    # --faces under torchrun, whose own options --n would abbreviate
+    parser.add_argument("--n", "--faces", type=int, default=50,
+                        help="number of test faces (--faces under torchrun)")
     parser.add_argument("--seed", type=int, default=BENCHMARK_SEED, help="seed of the test faces")
     parser.add_argument("--out", type=Path, required=True,
                         help="results JSON (join, drop and annotate with python -m "
@@ -355,18 +432,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--perceptual", default="auto", choices=("auto", "lpips", "ssim"),
                         help="the method's perceptual loss (auto: LPIPS where its weights are "
                         "available, else SSIM)")
+    parser.add_argument("--unsup3d-dir", type=Path, default=None, metavar="DIR",
+                        help="folder with unsup3d_sym.pt and unsup3d_nosym.pt (default: the "
+                        "shipped weights; make them with python -m g2s_lite.unsup3d)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     command = "python -m g2s_lite.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
-                     args.supervised_steps, not args.no_progress, args.device, command,
-                     args.markdown, args.first, args.stop, args.pretrained,
-                     quick=args.quick or quick_mode(), perceptual=args.perceptual)
-    except ValueError as error:  # faces out of range, a file that cannot be resumed
-        parser.error(str(error))
-    print(results.markdown(result, TABLE))
+    with joined(args.device) as world:  # meta.world_size says how many ran the command
+        try:
+            result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
+                         args.supervised_steps, not args.no_progress, args.device, command,
+                         args.markdown, args.first, args.stop, args.pretrained,
+                         quick=args.quick or quick_mode(), perceptual=args.perceptual,
+                         world=world, unsup3d_dir=args.unsup3d_dir)
+        except ValueError as error:  # faces out of range, a file that cannot be resumed
+            parser.error(str(error))
+    if world.main:
+        print(results.markdown(result, TABLE))
     return 0
 
 

@@ -298,3 +298,42 @@ class Nets:
     def parameters(self) -> list[nn.Parameter]:
         return [p for net in (self.depth, self.albedo, self.view, self.light)
                 for p in net.parameters()]
+
+
+# ----------------------------------------------------------------------------- several images
+class Stacked(nn.Module):
+    """K copies of one kind of net (one per image, each with its own weights) used as one:
+    input ``(K·B)×…`` (image k's B rows together) → output ``(K·B)×…``, row block k through
+    copy k. One optimiser over :meth:`parameters` then trains every copy as its own (Adam
+    works element by element), given a loss that sums the images' own losses.
+
+    ``vectorize``: one call for all copies (``torch.func.vmap`` over the stacked weights:
+    fewer, larger kernels, what a GPU wants; a grouped convolution underneath, equal to the
+    copies' own outputs up to rounding); otherwise each copy in turn on its rows (exactly
+    the copies' own numbers; on a CPU no slower).
+    """
+
+    def __init__(self, nets: list[nn.Module], vectorize: bool = False) -> None:
+        super().__init__()
+        self.copies = nn.ModuleList(nets)
+        self.vectorize = vectorize
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = len(self.copies)
+        if len(x) % k:
+            raise ValueError(f"{len(x)} rows cannot be shared by {k} nets: give each image's "
+                             "net the same number of rows, image by image")
+        if not self.vectorize:
+            return torch.cat([net(part) for net, part in zip(self.copies, x.chunk(k))])
+        # stacked in the graph, so that the gradients reach every copy's own weights
+        params = {name: torch.stack([dict(c.named_parameters())[name] for c in self.copies])
+                  for name, _ in self.copies[0].named_parameters()}
+        buffers = {name: torch.stack([dict(c.named_buffers())[name] for c in self.copies])
+                   for name, _ in self.copies[0].named_buffers()}
+        base = self.copies[0]
+
+        def one(p, b, rows):
+            return torch.func.functional_call(base, (p, b), (rows,))
+
+        out = torch.func.vmap(one)(params, buffers, x.reshape(k, -1, *x.shape[1:]))
+        return out.flatten(0, 1)

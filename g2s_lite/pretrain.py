@@ -17,6 +17,11 @@ waits until every image of the round has had steps 1 and 2, and then trains on a
 together, several images in every step, as the paper's 8 processes do with one image each.
 :meth:`Pretrained.starting_nets` gives :func:`~g2s_lite.method.reconstruct` its ``nets=``
 (and the encoder its ``encoder=``); the reconstruction trains copies.
+
+Under ``torchrun`` the pretraining is data-parallel, as the paper's is: every process
+visits its share of the training images with its own copy of the nets, and every step
+averages the gradients over the processes before the same optimiser step, so the copies
+stay equal (``torchrun --nproc_per_node=8 -m g2s_lite.pretrain --out …``).
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ from .paper import Preset, Step3Config, get_preset, quick_length
 from .prior import starting_prior
 from .refine import step3_loss, step3_optimizer
 from .render import Renderer
+from .runtime import SOLO, World, seeded
 
 #: The fields of :class:`~g2s_lite.nets.Nets`, as they are stored in a file.
 NET_NAMES = tuple(f.name for f in fields(Nets))
@@ -108,6 +114,13 @@ class Pretrained:
         prior = starting_prior(preset) if prior is None else prior
         fresh = Nets.create(preset.image_size, preset.nf, seed, device, prior)
         return replace(copy.deepcopy(self.nets), depth=fresh.depth)
+
+    def to(self, device: torch.device | str) -> "Pretrained":
+        """The nets and the encoder moved to ``device`` (in place); returns them."""
+        for name in NET_NAMES:
+            getattr(self.nets, name).to(device)
+        self.encoder.to(device)
+        return self
 
     def copy(self) -> "Pretrained":
         """An independent copy (a reconstruction trains its nets in place)."""
@@ -190,7 +203,8 @@ def training_latents(G: Generator, n: int, seed: int) -> Tensor:
 def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synface64",
              config: PretrainConfig = PretrainConfig(), perceptual: PerceptualLoss | None = None,
              progress: bool = True,
-             on_round: Callable[[int, "Pretrained"], None] | None = None) -> Pretrained:
+             on_round: Callable[[int, "Pretrained"], None] | None = None,
+             world: World = SOLO) -> Pretrained:
     """GAN2Shape on many GAN samples at once, with shared nets (the paper's pretraining).
 
     Every visit of an image is one stage (:func:`~g2s_lite.method.run_stage`) with the shared
@@ -206,10 +220,19 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
         progress: a progress bar over the steps.
         on_round: called after every round with the round's index (from 0) and a copy of the
             nets as they are then (with ``meta`` so far), e.g. to save them: how the nets
-            change with the length of pretraining is then measured from one run.
+            change with the length of pretraining is then measured from one run. Under
+            ``torchrun``, on rank 0 only.
+        world: the processes sharing the work (:func:`~g2s_lite.runtime.joined`): each
+            visits its :meth:`~g2s_lite.runtime.World.share` of the images (``images`` must
+            divide among them) and gradients are averaged at every step; the joint step 3
+            runs ``step3 ×`` (its share) steps, each of ``images_per_step`` images per
+            process. Every process returns the same nets.
     """
     from tqdm.auto import tqdm
 
+    if config.images % world.size:
+        raise ValueError(f"{config.images} training images cannot be shared equally by "
+                         f"{world.size} processes; give --images a multiple of {world.size}")
     preset = _visit_preset(get_preset(preset), config)
     size = preset.image_size
     renderer = Renderer(size)
@@ -219,34 +242,44 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
         images = generate(G, ws, size)
     nets = Nets.create(size, preset.nf, config.seed, G.device, prior=starting_prior(preset))
     encoder = None
+    if world.size > 1:  # every process's copy starts the same (a visit would seed its own)
+        with seeded(config.seed):
+            encoder = make_encoder(G, preset.for_stage(0)[1], size, G.device)
+    mine = world.share(range(config.images))
     start = time.perf_counter()
     per_visit = config.step1 + config.step2 + config.step3
     # counted in steps, so that the joint step 3 moves the bar as the visits do
-    bar = tqdm(total=config.rounds * config.images * per_visit,
-               desc="pretraining on GAN samples", unit="step", disable=not progress)
+    bar = tqdm(total=config.rounds * len(mine) * per_visit,
+               desc="pretraining on GAN samples", unit="step",
+               disable=not progress or not world.main)
 
     def made(rounds: int) -> dict:
         return {"preset": preset.base_name, "config": asdict(replace(config, rounds=rounds)),
                 "truncation": TRUNCATION, "seconds": time.perf_counter() - start,
-                "device": str(G.device), "torch": str(torch.__version__)}
+                "device": str(G.device), "torch": str(torch.__version__),
+                "world_size": world.size}
 
-    for r in range(config.rounds):
-        collected = []  # joint: the round's (projected, masks), in image order
-        for k in range(config.images):
-            seed = config.seed + r * config.images + k
-            visit = run_stage(images[k:k + 1], ws[k:k + 1], G, D, nets, preset, 0, encoder,
-                              perceptual, renderer, seed, progress=False,
-                              step3_too=not config.joint)
-            encoder = visit.step2.encoder
-            collected.append((visit.step2.projected, visit.step2.masks))
-            bar.update(config.step1 + config.step2 + (0 if config.joint else config.step3))
-        if config.joint:
-            projected, masks = (torch.stack(parts) for parts in zip(*collected))
-            step3_joint(images, projected, masks, nets, preset.for_stage(0)[2],
-                        config.step3 * config.images, config.images_per_step, perceptual,
-                        renderer, config.seed + r, on_step=bar.update)
-        if on_round is not None:
-            on_round(r, Pretrained(nets, encoder, made(r + 1)).copy())
+    trained = [*nets.parameters(), *(encoder.parameters() if encoder is not None else [])]
+    on_round = on_round if world.main else None
+    with world.averaging(trained):  # nothing to average in a plain run
+        for r in range(config.rounds):
+            collected = []  # joint: the round's (projected, masks), in image order
+            for k in mine:
+                seed = config.seed + r * config.images + k
+                visit = run_stage(images[k:k + 1], ws[k:k + 1], G, D, nets, preset, 0,
+                                  encoder, perceptual, renderer, seed, progress=False,
+                                  step3_too=not config.joint)
+                encoder = visit.step2.encoder
+                collected.append((visit.step2.projected, visit.step2.masks))
+                bar.update(config.step1 + config.step2
+                           + (0 if config.joint else config.step3))
+            if config.joint:
+                projected, masks = (torch.stack(parts) for parts in zip(*collected))
+                step3_joint(images[mine], projected, masks, nets, preset.for_stage(0)[2],
+                            config.step3 * len(mine), config.images_per_step, perceptual,
+                            renderer, config.seed + r, on_step=bar.update)
+            if on_round is not None:
+                on_round(r, Pretrained(nets, encoder, made(r + 1)).copy())
     bar.close()
     return Pretrained(nets, encoder, made(config.rounds))
 
@@ -317,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from . import hub
-    from .runtime import pick_device, quick_mode
+    from .runtime import joined, quick_mode
 
     defaults = PretrainConfig()
     parser = argparse.ArgumentParser(
@@ -353,7 +386,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
-    G, D = hub.load("synface64", device=pick_device(args.device))
     config = PretrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     if args.quick:
         config = config.quick()
@@ -363,11 +395,17 @@ def main(argv: list[str] | None = None) -> int:
         nets.meta["command"] = command
         nets.save(round_path(args.out, r + 1))
 
-    result = pretrain(G, D, preset, config, PerceptualLoss("auto"),
-                      on_round=save_round if args.save_rounds else None)
-    result.meta["command"] = command
-    result.save(args.out)
-    print(f"wrote {args.out} ({result.meta['seconds'] / 60:.1f} min)")
+    with joined(args.device) as world:  # meta.world_size says how many ran the command
+        G, D = hub.load("synface64", device=world.device(args.device))
+        try:
+            result = pretrain(G, D, preset, config, PerceptualLoss("auto"),
+                              on_round=save_round if args.save_rounds else None, world=world)
+        except ValueError as err:  # images that do not divide among the processes
+            parser.error(str(err))
+    if world.main:
+        result.meta["command"] = command
+        result.save(args.out)
+        print(f"wrote {args.out} ({result.meta['seconds'] / 60:.1f} min)")
     return 0
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.resources
 import json
 import sys
 from dataclasses import dataclass
@@ -72,8 +73,10 @@ def write(result: dict, depths: dict, out: str | Path | None,
           markdown_out: str | Path | None = None, table: "Table | None" = None) -> None:
     """Write a results file and its depth sidecar (and, given ``table``, its markdown).
 
-    Both files are written aside first and then renamed over the old ones, so a run killed
-    while writing leaves the previous pair whole for :func:`resume` to read.
+    Both files are written aside first and then renamed over the old ones, the depths
+    first: a run killed while writing leaves a JSON file whose every entry has its depth map
+    beside it (at worst the sidecar holds a map more, which a resumed run makes again), for
+    :func:`resume` to read.
     """
     if out is not None:
         out = Path(out)
@@ -81,14 +84,39 @@ def write(result: dict, depths: dict, out: str | Path | None,
         json_tmp, depths_tmp = out.with_suffix(".tmp"), out.with_suffix(".depths.tmp")
         json_tmp.write_text(json.dumps(result, indent=1))
         torch.save(depths, depths_tmp)
-        json_tmp.replace(out)
         depths_tmp.replace(depths_path(out))
+        json_tmp.replace(out)
     if markdown_out is not None:
         if table is None:
             raise ValueError("a markdown table needs its Table (which methods, compared with "
                              "what): pass table=")
         Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
         Path(markdown_out).write_text(markdown(result, table))
+
+
+def part_path(out: str | Path, rank: int) -> Path:
+    """Where process ``rank`` of a ``torchrun`` run keeps what it has done until the
+    processes join their shares into ``out`` (:func:`parts` finds them again).
+
+    >>> part_path("results/synface64.json", 1).as_posix()
+    'results/synface64.rank1.json'
+    """
+    out = Path(out)
+    return out.with_name(f"{out.stem}.rank{rank}{out.suffix}")
+
+
+def parts(out: str | Path) -> list[Path]:
+    """The :func:`part_path` files of ``out`` on this machine (left by a ``torchrun`` run
+    stopped before it joined them), whatever the number of processes that wrote them."""
+    out = Path(out)
+    return sorted(p for p in out.parent.glob(f"{out.stem}.rank*{out.suffix}")
+                  if p.stem.removeprefix(f"{out.stem}.rank").isdigit())
+
+
+def remove(out: str | Path) -> None:
+    """Delete a results file and its depth sidecar, if they are there."""
+    for path in (Path(out), depths_path(out)):
+        path.unlink(missing_ok=True)
 
 
 def read(out: str | Path) -> tuple[dict, dict]:
@@ -101,6 +129,30 @@ def read(out: str | Path) -> tuple[dict, dict]:
     depths = (torch.load(depths_path(out), weights_only=True) if depths_path(out).exists()
               else {})
     return json.loads(out.read_text()), depths
+
+
+#: The committed results a chapter reads, shipped inside the package (``g2s_lite/data/results``
+#: is a link to the repository's ``results/``), so a chapter opened alone, on Colab, finds them.
+COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
+             "synface64_joint.depths.pt", "synface64_pretrained_joint.pt",
+             "synface64.depths.pt", "edit_synface64.json", "edit_synface64.md")
+
+
+def committed(name: str) -> Path:
+    """The path of a committed results file that ships with the package.
+
+    >>> committed("synface64.json").name
+    'synface64.json'
+    """
+    if name not in COMMITTED:
+        raise ValueError(f"{name!r} is not a results file the package ships (those are "
+                         f"{', '.join(COMMITTED)}); read other files by their path")
+    path = Path(str(importlib.resources.files("g2s_lite") / "data" / "results" / name))
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from this installation: reinstall the "
+                                "package (pip install g2s-lite @ git+<the repository>) so "
+                                "that its data files come with it")
+    return path
 
 
 # ----------------------------------------------------------------------------- the table
@@ -213,6 +265,24 @@ def resume(out: str | Path, meta: dict) -> tuple[dict, dict, dict]:
 
 
 # ----------------------------------------------------------------------------- edits
+def join(images: dict, depths: dict, more: dict, more_depths: dict) -> dict:
+    """``images`` with the entries of ``more`` that it lacks (each with its depth map, added
+    to ``depths`` in place), faces in order — the order :func:`rows` averages in, so that
+    files joined from shares give the numbers of one run.
+
+    >>> join({"1": {"a": 1}}, {}, {"0": {"a": 2}, "1": {"a": 3, "b": 4}}, {})
+    {'0': {'a': 2}, '1': {'a': 1, 'b': 4}}
+    """
+    for i, record in more.items():
+        mine = images.setdefault(i, {})
+        for m, v in record.items():
+            if m not in mine:
+                mine[m] = v
+                if m in more_depths.get(i, {}):
+                    depths.setdefault(i, {})[m] = more_depths[i][m]
+    return dict(sorted(images.items(), key=lambda kv: int(kv[0])))
+
+
 def merge(out: str | Path, other: str | Path, table: Table,
           markdown_out: str | Path | None = None) -> dict:
     """Join the results file ``other`` into ``out`` (and their depth maps): faces and methods
@@ -236,14 +306,7 @@ def merge(out: str | Path, other: str | Path, table: Table,
     for key in ("pretrained", *SUPERVISED_META):
         if key in b["meta"]:
             a["meta"].setdefault(key, b["meta"][key])
-    for i, record in b["images"].items():
-        mine = a["images"].setdefault(i, {})
-        for m, v in record.items():
-            if m not in mine:
-                mine[m] = v
-                if m in db.get(i, {}):
-                    da.setdefault(i, {})[m] = db[i][m]
-    a["images"] = dict(sorted(a["images"].items(), key=lambda kv: int(kv[0])))
+    a["images"] = join(a["images"], da, b["images"], db)
     a["rows"] = rows(a["images"], table)
     # a resumed share was written by several commands (--resume makes each one differ)
     share = b["meta"].get("earlier_commands", []) + [b["meta"]["command"]]

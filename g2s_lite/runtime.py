@@ -1,20 +1,27 @@
-"""How a program runs: quick or paper-like mode, which device, seeding, timing, and several
-runs side by side.
+"""How a program runs: quick or paper-like mode, which device, seeding, timing, several
+runs side by side, and several processes sharing one run (``torchrun``).
 
 Quick mode is decided once, where a program starts: a chapter's first cell calls
 :func:`quick_mode` (which reads ``G2S_QUICK``), a command line has ``--quick``, and the
 choice is passed down as ``quick=``. Library functions never read the environment, so the
 same call gives the same result on every machine. In quick mode every schedule length is
 cut by :func:`g2s_lite.paper.quick_length`; nothing else changes.
+
+The same holds for ``torchrun``: an entry point calls :func:`joined` (which reads the
+launcher's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``) and passes the :class:`World` it gets
+down as ``world=``; a plain run is :data:`SOLO`, one process of one.
 """
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -126,3 +133,122 @@ def side_by_side(fn: Callable[..., T], jobs: dict[str, dict], workers: int | Non
 def _call_with_threads(threads: int, fn: Callable[..., T], kwargs: dict) -> T:
     torch.set_num_threads(threads)
     return fn(**kwargs)
+
+
+# ----------------------------------------------------------------------------- torchrun
+#: How long a process waits for the others at a meeting point (a gather, a barrier) before
+#: giving up: one rank may still be on a long image while another has finished its share.
+MEETING_TIMEOUT = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class World:
+    """The processes that share one run: this one's ``rank`` among ``size`` (and its
+    ``local_rank`` on its machine, which picks its GPU). ``SOLO`` is a plain run.
+
+    >>> World(1, 4).share(range(10))
+    [1, 5, 9]
+    >>> SOLO.share([3, 4]), SOLO.main, World(1, 2).main
+    ([3, 4], True, False)
+    """
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run's files (rank 0)."""
+        return self.rank == 0
+
+    def share(self, items: Sequence[T]) -> list[T]:
+        """This process's share of ``items``: every ``size``-th one from its rank, so that
+        shares differ by at most one item whatever the items' order."""
+        return list(items[self.rank::self.size])
+
+    def device(self, prefer: str | None = None) -> torch.device:
+        """This process's device: its own GPU (``cuda:local_rank``) when CUDA is used."""
+        device = pick_device(prefer)
+        if device.type == "cuda" and device.index is None and self.size > 1:
+            device = torch.device("cuda", self.local_rank)
+        return device
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every process's ``obj`` (picklable), in rank order, on every process."""
+        if self.size == 1:
+            return [obj]
+        out: list[Any] = [None] * self.size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` (anything ``torch.save`` takes; ignored elsewhere) on every
+        process, its tensors on the CPU: each process moves them to its own device (a tensor
+        sent as it is would land on rank 0's GPU)."""
+        if self.size == 1:
+            return obj
+        box = [None]
+        if self.main:
+            buffer = io.BytesIO()
+            torch.save(obj, buffer)
+            box = [buffer.getvalue()]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return torch.load(io.BytesIO(box[0]), map_location="cpu", weights_only=False)
+
+    @contextmanager
+    def averaging(self, parameters) -> Iterator[None]:
+        """Within the block, every backward pass leaves in each of ``parameters``' ``.grad``
+        the average over the processes (what ``DistributedDataParallel`` does): the same
+        optimiser steps then keep the processes' copies equal, each having seen its own
+        data. Per parameter, as its gradient is ready, so that the loops that train the nets
+        stay as they are.
+        """
+        if self.size == 1:
+            yield
+            return
+
+        def average(p: torch.Tensor) -> None:
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= self.size
+
+        hooks = [p.register_post_accumulate_grad_hook(average) for p in parameters]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    def barrier(self) -> None:
+        """Wait until every process gets here."""
+        if self.size > 1:
+            torch.distributed.barrier()
+
+
+#: A plain run: one process.
+SOLO = World()
+
+
+@contextmanager
+def joined(device: str | None = None) -> Iterator[World]:
+    """The :class:`World` this process belongs to, for an entry point (it reads the
+    environment that ``torchrun`` sets): :data:`SOLO` for a plain run; under ``torchrun``
+    the process group is set up (NCCL when the run uses CUDA, else gloo; several machines
+    through torchrun's rendezvous) and taken down at the end.
+
+    Args:
+        device: the device the run asks for (None: CUDA when available).
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        yield SOLO
+        return
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    on_gpu = world.device(device).type == "cuda"
+    if on_gpu:
+        torch.cuda.set_device(world.local_rank)
+    torch.distributed.init_process_group("nccl" if on_gpu else "gloo",
+                                         timeout=MEETING_TIMEOUT)
+    try:
+        yield world
+    finally:
+        torch.distributed.destroy_process_group()

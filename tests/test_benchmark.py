@@ -3,6 +3,7 @@ run stopped and resumed, shares of a run, the command line, and GAN2Shape's rows
 schedule (the files' bookkeeping itself is tested in test_results.py)."""
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -173,3 +174,105 @@ def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path):
     assert json.loads(out.read_text())["meta"]["pretrained"]["sha256"] == hub.sha256(path)
     results.drop(out, ["g2s_pretrained_prior_flat"], "test", bm.TABLE)
     assert "pretrained" not in json.loads(out.read_text())["meta"]
+
+
+# ----------------------------------------------------------------------------- torchrun
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _one_rank(rank, size, port, kwargs, stop_at):
+    """One process of a run shared by ``size`` on the CPU (gloo), as torchrun starts it;
+    ``stop_at`` (rank, face, call): that rank dies at that call of _errors on that face."""
+    import os
+
+    from g2s_lite.runtime import joined
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    if stop_at is not None and stop_at[0] == rank:
+        errors, calls = bm._errors, []
+
+        def dies(depth, faces, i, *args):
+            calls.append(i)
+            if i == stop_at[1] and calls.count(i) == stop_at[2]:
+                raise RuntimeError("killed mid-image")
+            return errors(depth, faces, i, *args)
+
+        bm._errors = dies
+    with joined("cpu") as world:
+        bm.run(**kwargs, world=world)
+
+
+def _shared(size, stop_at=None, **kwargs):
+    torch.multiprocessing.spawn(_one_rank, (size, _free_port(), kwargs, stop_at), nprocs=size)
+
+
+def entries(result):
+    """What must not depend on how many processes made a file: every face's numbers."""
+    return {i: {m: (v["side"], v["mad"], v.get("view")) for m, v in r.items()
+                if isinstance(v, dict)} for i, r in result["images"].items()}
+
+
+def same_maps(a, b):
+    """Two depth sidecars hold the same maps, bit for bit (NaN where uncovered)."""
+    return a.keys() == b.keys() and all(
+        a[i].keys() == b[i].keys() and torch.equal(a[i][m].isnan(), b[i][m].isnan())
+        and torch.equal(a[i][m].nan_to_num(), b[i][m].nan_to_num()) for i in b for m in b[i])
+
+
+def test_two_processes_under_torchrun_write_the_file_of_one(tmp_path):
+    """The command line under torchrun (gloo, CPU): one file, the same rows and depth maps
+    as one process's, and ``world_size`` in its meta; no part files left behind."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "two.json"
+    subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "g2s_lite.benchmark",
+                    "--faces", "3", "--seed", "7", "--out", str(out), "--no-progress",
+                    "--supervised-steps", "2", "--methods", *CHEAP],
+                   check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = json.loads(out.read_text())
+    one = bm.run(3, seed=7, out=tmp_path / "one.json", methods=CHEAP, progress=False,
+                 supervised_steps=2)
+    assert numbers(two) == numbers(one) and entries(two) == entries(one)
+    assert (two["meta"]["world_size"], one["meta"]["world_size"]) == (2, 1)
+    kept_two, kept_one = (torch.load(results.depths_path(tmp_path / f)) for f in
+                          ("two.json", "one.json"))
+    assert kept_two.keys() == kept_one.keys() == {"0", "1", "2"}
+    assert same_maps(kept_two, kept_one)
+    assert results.parts(out) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Two faces, a cheap row and GAN2Shape on a tiny schedule, run by one process."""
+    kwargs = dict(n=2, seed=7, methods=["null_depth", "g2s_sym"], preset=tiny_preset(),
+                  progress=False, perceptual="ssim")
+    out = tmp_path_factory.mktemp("one") / "one.json"
+    return kwargs, bm.run(out=out, **kwargs), torch.load(results.depths_path(out))
+
+
+def test_a_shared_run_killed_mid_image_and_resumed_gives_the_rows_of_one_process(
+        tmp_path, tiny_run):
+    """Rank 1 dies in its face's GAN2Shape row (its cheap row is kept in its part file);
+    resumed by two processes again, the file is the one process's, parts gone."""
+    kwargs, one, kept_one = tiny_run
+    out = tmp_path / "two.json"
+    with pytest.raises(Exception, match="killed mid-image"):
+        _shared(2, stop_at=(1, 1, 2), out=out, **kwargs)
+    part = results.read(results.part_path(out, 1))[0]
+    assert set(part["images"]["1"]) == {"null_depth"}  # the method it had finished
+    _shared(2, out=out, resume=True, **kwargs)
+    two = json.loads(out.read_text())
+    assert numbers(two) == numbers(one) and entries(two) == entries(one)
+    kept_two = torch.load(results.depths_path(out))
+    assert same_maps(kept_two, kept_one)
+    assert two["meta"]["world_size"] == 2 and results.parts(out) == []

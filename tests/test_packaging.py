@@ -51,7 +51,9 @@ def test_repository_address_is_kept_in_one_place():
 
 def test_toc_lists_exactly_the_chapters_that_exist():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
+    chapters = toc.get("chapters", []) + [c for part in toc.get("parts", [])
+                                          for c in part["chapters"]]
+    entries = [toc["root"]] + [c["file"] for c in chapters]
     for entry in entries:
         assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
     listed = {e.split("/")[-1] for e in entries}
@@ -130,3 +132,44 @@ def test_license_is_an_spdx_expression_and_its_file_is_there():
     for name in project["license-files"]:
         assert (ROOT / name).is_file(), f"{name} is listed in license-files but missing"
     assert project["license"].split()[0] in (ROOT / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercises_are_directives_with_solutions_outside_the_notebook(nb):
+    text = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                     if c["cell_type"] == "markdown")
+    chapter = int(nb.stem[:2])
+    labels = re.findall(r":label: (ex-\d\d-\d+)", text)
+    assert len(labels) >= 4, f"{nb.name} has {len(labels)} exercises; a chapter needs 4"
+    assert all(label.startswith(f"ex-{chapter:02d}-") for label in labels)
+    assert "{solution}" not in text and "admonition} Solution" not in text, (
+        f"{nb.name} holds a solution: move it to book/solutions/{nb.stem}.md")
+    solutions = (ROOT / "book" / "solutions" / f"{nb.stem}.md").read_text()
+    assert set(re.findall(r"\{solution\} (ex-\d\d-\d+)", solutions)) == set(labels)
+
+
+def test_widgets_accept_colabs_ipywidgets():
+    """Colab ships ipywidgets 7.7: the requirement must not force an upgrade there (the
+    chapters' sliders, FloatSlider and interact, were run against 7.7.1 and 8.1)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    spec = next(d for d in project["dependencies"] if _name(d) == "ipywidgets")
+    lower = re.search(r">=\s*([\d.]+)", spec).group(1)
+    assert tuple(int(x) for x in lower.split(".")) <= (7, 7), spec
+    widgets = pytest.importorskip("ipywidgets")
+    slider = widgets.FloatSlider(value=0.4, min=-0.1, max=0.7, step=0.05,
+                                 continuous_update=False)
+    shown = widgets.interact(lambda r: r * 2, r=slider)
+    assert shown.widget.children[0].value == pytest.approx(0.4)
+
+
+def test_the_results_chapters_read_ship_with_the_package():
+    """Chapter 7 on Colab reads its results from the installed package: each file must be
+    package data, and present (g2s_lite/data/results links to results/)."""
+    from g2s_lite import results
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["g2s_lite"]
+    for name in results.COMMITTED:
+        assert f"data/results/{name}" in data, f"{name} is not package data in pyproject.toml"
+        assert results.committed(name).resolve() == (ROOT / "results" / name).resolve()
+    with pytest.raises(ValueError, match="ships"):
+        results.committed("elsewhere.json")

@@ -178,3 +178,72 @@ def test_every_round_can_be_kept_and_the_last_is_the_result(gan, tmp_path):
     # the first round's nets went on training: the second round moved them
     assert not torch.equal(_outputs(first.nets, image)[0], _outputs(last.nets, image)[0])
     assert first.meta["seconds"] < last.meta["seconds"] and "--save-rounds" in first.meta["command"]
+
+
+# ----------------------------------------------------------------------------- torchrun
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank, size, port, task, folder):
+    """One process of ``size`` on the CPU (gloo), as torchrun starts it: runs ``task`` and
+    leaves what it got in ``folder``/rank.pt."""
+    import os
+
+    from g2s_lite.runtime import joined
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    with joined("cpu") as world:
+        torch.save(task(world), f"{folder}/{rank}.pt")
+
+
+def _in_processes(task, size, folder):
+    torch.multiprocessing.spawn(_rank, (size, _free_port(), task, str(folder)), nprocs=size)
+    return [torch.load(folder / f"{r}.pt", weights_only=False) for r in range(size)]
+
+
+def _gradient_of_own_data(world):
+    net = torch.nn.Linear(3, 1)
+    torch.nn.init.ones_(net.weight)
+    x = torch.tensor([[1.0, 2.0, 3.0]]) * (world.rank + 1)  # each process its own data
+    with world.averaging(net.parameters()):
+        net(x).sum().backward()
+    return net.weight.grad.clone()
+
+
+def test_gradients_are_averaged_over_the_processes(tmp_path):
+    got = _in_processes(_gradient_of_own_data, 2, tmp_path)
+    # d(w·x)/dw = x: the average of (1, 2, 3) and (2, 4, 6) on both processes
+    for g in got:
+        assert torch.equal(g, torch.tensor([[1.5, 3.0, 4.5]]))
+
+
+def _tiny_pretraining(world):
+    from g2s_lite import hub
+
+    G, D = hub.load("synface64")
+    G.mean_latent()
+    result = pretrain(G, D, "synface64", TINY, PerceptualLoss("ssim"), progress=False,
+                      world=world)
+    return {"weights": [p.detach().clone() for p in result.nets.parameters()
+                        + list(result.encoder.parameters())], "meta": result.meta}
+
+
+def test_data_parallel_pretraining_keeps_every_copy_equal(gan, pretrained, tmp_path):
+    """Two processes, each visiting one of the two images: their copies end the same
+    (without averaged gradients they would each follow their own image) and differ from the
+    one-process nets, which saw both images one after the other."""
+    a, b = _in_processes(_tiny_pretraining, 2, tmp_path)
+    assert all(torch.equal(x, y) for x, y in zip(a["weights"], b["weights"], strict=True))
+    one = list(pretrained.nets.parameters()) + list(pretrained.encoder.parameters())
+    assert not all(torch.equal(x, y) for x, y in zip(a["weights"], one, strict=True))
+    assert (a["meta"]["world_size"], pretrained.meta["world_size"]) == (2, 1)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        from g2s_lite.runtime import World
+        pretrain(*gan, "synface64", replace(TINY, images=3), world=World(0, 2))

@@ -7,11 +7,11 @@ notebooks a student opens. Where an answer is a number or a tensor, the chapter'
 and says right or wrong, and why:
 
     >>> from g2s_lite.exercises import check
-    >>> check("0.1", 4)
-    ✓ right: 2 + 2 is 4
+    >>> check("2.2", (0.965, 1.02))       # the weak prior's apex and rim depths
+    ✓ right: the apex depth is 0.965; the rim depth is 1.02
     True
-    >>> check("0.1", 5)
-    ✗ not yet: 2 + 2 is 4, not 5
+    >>> check("2.2", (0.91, 1.02))
+    ✗ not yet: the apex depth is 0.965, not 0.91; the rim depth is 1.02
     False
 
 A chapter's module defines ``CHECKS = {"<chapter>.<k>": function}``; each function takes the
@@ -26,15 +26,8 @@ from typing import Any, Callable
 Check = Callable[..., "tuple[bool, str]"]
 
 
-def _example(answer: Any) -> tuple[bool, str]:
-    """The check of this docstring's example (exercise 0.1: what is 2 + 2?)."""
-    return (answer == 4, "2 + 2 is 4" if answer == 4 else f"2 + 2 is 4, not {answer}")
-
-
 def checks_of(chapter: int) -> dict[str, Check]:
     """The checks of one chapter (an empty dict when it has none)."""
-    if chapter == 0:
-        return {"0.1": _example}
     try:
         module = importlib.import_module(f"{__name__}.ch{chapter:02d}")
     except ModuleNotFoundError:
