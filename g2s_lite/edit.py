@@ -6,8 +6,9 @@ rendering them again with another view or another light. This module does it two
 the paper does (its Figures 1 and 7), and measures both against the truth, which the paper
 could not do:
 
-1. **the edits** — :func:`edit_view` adds yaw and pitch to the reconstruction's own view,
-   :func:`edit_light` moves its light's *direction* and keeps its own strengths (below);
+1. **the edits** — :func:`edit_view` turns the reconstruction's view by a yaw and a pitch
+   as the picture sees them, :func:`edit_light` moves its light's *direction* and keeps its
+   own strengths (below);
 2. **the mesh route** — Φ of the recovered canonical depth and albedo under the edited view
    and light: exact to the recovered shape, with holes where the turned surface leaves the
    picture and the albedo's blur;
@@ -20,24 +21,30 @@ could not do:
    and :func:`yaw_frames` (the animations);
 5. **measured against the truth** — on held-out SynFaces the world renders the *true*
    face under the edited view and light (:meth:`~g2s_lite.synth.SynFaces.render`);
-   :func:`measure` compares both routes and three baselines with it
-   (``python -m g2s_lite.edit measure``).
+   :func:`measure` compares both routes and three baselines with it, on the SynFace
+   benchmark's test faces reconstructed once and kept (:func:`reconstruct_test_faces`)::
+
+       python -m g2s_lite.edit keep --n 20 --keep runs/edit_keep --threads 1
+       python -m g2s_lite.edit measure --n 20 --keep runs/edit_keep \
+           --out results/edit_synface64.json --markdown results/edit_synface64.md
 
 **Why relighting keeps the reconstruction's strengths.** The image is
-``(albedo + 1)/2 · (a + b·max(0, ⟨n, −l⟩))``: scale the albedo by k and both strengths by
-1/k and nothing changes. A reconstruction's ``(a, b)`` are therefore known only up to the
+``(albedo + 1)/2 · (a + b·max(0, ⟨n, −l⟩))``: scale the albedo's brightness ``(albedo + 1)/2``
+by k and both strengths by 1/k and nothing changes. A reconstruction's ``(a, b)`` are therefore known only up to the
 albedo's scale, and an absolute light "a = 0.45, b = 0.3" means one thing to the world and
 another to the reconstruction. What does carry over is the light's *direction* and the
 ratio b/a the image shows; so a relight keeps the reconstruction's own ``(a, b)`` and moves
 only ``(dx, dy)``.
 
-**Which frame a light lives in.** Φ shades the *canonical* surface, so a light's
-direction is written in the canonical frame and turns with the face. The world's canonical
-frame is the frontal face; a reconstruction's is whatever frame D and V settled on, which
-may be turned (V then reads the face as less turned than it is, and D holds the rest of the
-turn). To light a reconstruction "from the left of the picture" the direction is therefore
-given in the *image's* frame and turned into the canonical one with the reconstruction's own
-view (:func:`canonical_light`); this is ``frame="image"``, the default.
+**Which frame an edit lives in.** Φ shades the *canonical* surface, so a light's
+direction is written in the canonical frame and turns with the face; and a view's angles
+turn about the canonical frame's axes. The world's canonical frame is the frontal face; a
+reconstruction's is whatever frame D and V settled on, which may be turned (V then reads the
+face as less turned, or rolled, and D holds the rest of the turn). So edits are given in the
+*image's* frame, the one both share: a turn about the camera's axes (:func:`edit_view`), a
+light "from the left of the picture" turned into the canonical frame with the
+reconstruction's own view (:func:`canonical_light`). This is ``frame="image"``, the
+default; ``frame="view"`` / ``"canonical"`` write the edit in the reconstruction's own frame.
 
 Images are ``B×3×S×S`` in [−1, 1]; views ``B×6`` (radians); lights ``B×4`` (ambient,
 diffuse, dx, dy) as in :mod:`~g2s_lite.render`.
@@ -76,14 +83,42 @@ def _check_rec(rec) -> None:
                             f"tensor {name}; got {type(rec).__name__}")
 
 
-def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0.0) -> Tensor:
-    """``view`` ``1×6`` with ``yaw`` and ``pitch`` degrees added to its yaw (``view[:, 1]``)
-    and pitch (``view[:, 0]``): ``B×6`` for ``B`` angles (scalars or ``B`` tensors).
+def view_angles(rotation: Tensor) -> Tensor:
+    """The (pitch, yaw, roll) in radians of rotations ``B×3×3`` written R = Rz·Ry·Rx (the
+    inverse of :func:`~g2s_lite.render.rotation_matrix` for |yaw| < 90°): ``B×3``.
+
+    >>> angles = torch.tensor([[0.2, -0.7, 0.1]])
+    >>> torch.allclose(view_angles(rotation_matrix(angles)), angles, atol=1e-6)
+    True
+    """
+    pitch = torch.atan2(rotation[:, 2, 1], rotation[:, 2, 2])
+    yaw = torch.asin((-rotation[:, 2, 0]).clamp(-1.0, 1.0))
+    roll = torch.atan2(rotation[:, 1, 0], rotation[:, 0, 0])
+    return torch.stack([pitch, yaw, roll], 1)
+
+
+def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0.0,
+              frame: str = "image") -> Tensor:
+    """``view`` ``1×6`` turned by ``yaw`` and ``pitch`` degrees: ``B×6`` for ``B`` angles
+    (scalars or ``B`` tensors).
+
+    ``frame="image"`` (the default) turns the face as the picture sees it: about the
+    camera's vertical axis (yaw) and horizontal axis (pitch), through the point views turn
+    about, whatever frame the view's own angles are written in (R' = Q·R, with
+    Q = Ry(yaw)·Rx(pitch)). ``frame="view"`` adds the angles to the view's own yaw
+    (``view[:, 1]``) and pitch (``view[:, 0]``): about the axes of the *canonical* frame,
+    which a reconstruction may have turned (module docstring). Without pitch and roll the
+    two agree.
 
     >>> v = edit_view(torch.zeros(1, 6), yaw=torch.tensor([0.0, 45.0]), pitch=-15.0)
     >>> v.shape, round(math.degrees(v[1, 1].item()), 4), round(math.degrees(v[1, 0].item()), 4)
     (torch.Size([2, 6]), 45.0, -15.0)
+    >>> rolled = torch.tensor([[0.0, 0.3, 0.2, 0.0, 0.0, 0.0]])
+    >>> bool((edit_view(rolled, 30.0) - edit_view(rolled, 30.0, frame="view")).abs().max() > 0.01)
+    True
     """
+    if frame not in FRAMES and frame != "view":
+        raise ValueError(f"frame must be 'image' or 'view', got {frame!r}")
     yaw = torch.as_tensor(yaw, dtype=view.dtype).reshape(-1).to(view.device)
     pitch = torch.as_tensor(pitch, dtype=view.dtype).reshape(-1).to(view.device)
     n = max(len(yaw), len(pitch))
@@ -96,8 +131,16 @@ def edit_view(view: Tensor, yaw: float | Tensor = 0.0, pitch: float | Tensor = 0
                              f"{MAX_EDIT_DEG:.0f}° an edit supports (the depth map shows one "
                              f"side of the face); turn by at most {MAX_EDIT_DEG:.0f}°")
     out = view.reshape(1, 6).repeat(n, 1)
-    out[:, 1] += torch.deg2rad(yaw).expand(n)
-    out[:, 0] += torch.deg2rad(pitch).expand(n)
+    if frame == "view":
+        out[:, 1] += torch.deg2rad(yaw).expand(n)
+        out[:, 0] += torch.deg2rad(pitch).expand(n)
+        return out
+    turn = rotation_matrix(torch.stack([torch.deg2rad(pitch).expand(n),
+                                        torch.deg2rad(yaw).expand(n), torch.zeros_like(out[:, 0])],
+                                       1))
+    out[:, :3] = view_angles(turn @ rotation_matrix(out[:, :3]))
+    # the whole turned scene turns about the centre, its translation too
+    out[:, 3:] = (turn @ out[:, 3:, None])[..., 0]
     return out
 
 
@@ -122,12 +165,16 @@ def canonical_light(light: Tensor, view: Tensor) -> Tensor:
     return torch.cat([light[:, :2], canon[:, :2] / canon[:, 2:]], 1)
 
 
+def _to_image_frame(light: Tensor, view: Tensor) -> Tensor:
+    """The (dx, dy) of a canonical ``light`` ``B×4`` seen in the image's frame: ``B×2``."""
+    d = (rotation_matrix(view[:, :3]) @ light_direction(light)[..., None])[..., 0]
+    return d[:, :2] / d[:, 2:]
+
+
 def image_light(rec) -> Tensor:
     """The reconstruction's own light ``1×4`` with its direction in the image's frame (the
     inverse of :func:`canonical_light`): relighting with it changes nothing."""
-    direction = light_direction(rec.light)
-    d = (rotation_matrix(rec.view[:, :3]) @ direction[..., None])[..., 0]
-    return torch.cat([rec.light[:, :2], d[:, :2] / d[:, 2:]], 1)
+    return torch.cat([rec.light[:, :2], _to_image_frame(rec.light, rec.view)], 1)
 
 
 def edit_light(rec, light: Tensor, frame: str = "image", keep_strengths: bool = True) -> Tensor:
@@ -200,11 +247,13 @@ def render_edits(rec, views: Tensor, lights: Tensor, route: str = "mesh", G=None
     return images, valid
 
 
-def rotate(rec, yaw: float = 0.0, pitch: float = 0.0, route: str = "mesh", G=None) -> Tensor:
-    """The reconstruction seen with ``yaw`` and ``pitch`` degrees added to its own view,
-    its light unchanged: ``1×3×S×S`` (``B×3×S×S`` for ``B`` angles)."""
+def rotate(rec, yaw: float = 0.0, pitch: float = 0.0, route: str = "mesh", G=None,
+           frame: str = "image") -> Tensor:
+    """The reconstruction turned by ``yaw`` and ``pitch`` degrees (as the picture sees it,
+    or added to its own view's angles: ``frame``, see :func:`edit_view`), its light
+    unchanged: ``1×3×S×S`` (``B×3×S×S`` for ``B`` angles)."""
     _check_rec(rec)
-    return render_edits(rec, edit_view(rec.view, yaw, pitch), rec.light, route, G)[0]
+    return render_edits(rec, edit_view(rec.view, yaw, pitch, frame), rec.light, route, G)[0]
 
 
 def relight(rec, light: Tensor, route: str = "mesh", G=None, frame: str = "image") -> Tensor:
@@ -249,7 +298,9 @@ def yaw_frames(rec, n: int = 15, max_yaw: float = 45.0, route: str = "mesh", G=N
     return rotate(rec, torch.linspace(-max_yaw, max_yaw, n), 0.0, route, G)
 
 
-# ----------------------------------------------------------------------------- kept reconstructions
+# ----------------------------------------------------------------------------- 5. the truth
+# The expensive part, reconstructing the test faces, is done once and kept; the comparison
+# reads the kept faces and can be run again as often as the edits change.
 #: The factors a kept reconstruction holds (with ``w`` and the nets' and encoder's weights).
 KEPT_FACTORS = ("image", "depth", "valid", "normal", "depth_canon", "albedo", "shading",
                 "view", "light", "reconstruction", "w")
@@ -324,15 +375,15 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
             f"true {[round(v, 3) for v in faces['view'][i].tolist()[:3]]})")
 
 
-# ----------------------------------------------------------------------------- 5. the truth
+# Every edit of every kept face, against the world's own face under the same edit.
 #: The yaws and pitches (degrees) and the new light directions (dx, dy in the image's frame)
 #: the measurement edits every test face with.
 EDIT_YAWS = (-45, -30, -15, 15, 30, 45)
 EDIT_PITCHES = (-15, 15)
 EDIT_LIGHTS = ((-0.7, 0.3), (0.7, 0.3), (0.0, 0.7), (-0.4, -0.25), (0.8, -0.2))
-#: What is compared with the truth: the two routes, the mesh route lit naively (the new
-#: direction taken as canonical), and the baselines (module docstring of :func:`measure`).
-METHODS = ("input", "reconstruction", "mesh", "mesh_canonical_light", "gan", "prior", "latent")
+#: What is compared with the truth: the two routes, the mesh route with the edits written in
+#: the reconstruction's own frame, and the baselines (docstring of :func:`measure`).
+METHODS = ("input", "reconstruction", "mesh", "mesh_own_frame", "gan", "prior", "latent")
 #: The face parameters that say who a face is (not where it sits or what is behind it).
 IDENTITY = ("half_width", "half_height", "head_relief", "eye_x", "eye_y", "eye_socket",
             "brow_ridge", "nose_tip_y", "nose_width", "nose_height", "cheek", "mouth_y",
@@ -341,8 +392,9 @@ IDENTITY = ("half_width", "half_height", "head_relief", "eye_x", "eye_y", "eye_s
 IDENTITY_SEED = 7070
 #: Views the identity reader learns under: wider than the world's, to reach edited views.
 IDENTITY_VIEWS_DEG = (25.0, 80.0)  # pitch, yaw
-#: Training of the identity reader and of the pose/light reader of the latent baseline.
-READER_STEPS, READER_POOL = 2000, 3072
+#: Training of the identity reader and of the pose/light reader of the latent baseline
+#: (steps, and distinct training faces; quick mode: steps ÷ 10 and :data:`QUICK_POOL` faces).
+READER_STEPS, READER_POOL, QUICK_POOL = 2000, 3072, 256
 #: GAN samples the latent directions are fitted on.
 DIRECTION_SAMPLES = 4000
 
@@ -354,6 +406,12 @@ def identity_vector(p) -> Tensor:
         v = getattr(p, name)
         values += list(v) if isinstance(v, tuple) else [float(v)]
     return torch.tensor(values, dtype=torch.float32)
+
+
+def _identity_names() -> list[str]:
+    """The names of :func:`identity_vector`'s entries."""
+    return [f"{name}_{c}" if name in ("skin", "hair") else name
+            for name in IDENTITY for c in (("r", "g", "b") if name in ("skin", "hair") else ("",))]
 
 
 def _identity_faces(n: int, seed: int, size: int) -> tuple[Tensor, Tensor]:
@@ -406,14 +464,34 @@ def train_identity_reader(steps: int = READER_STEPS, pool: int = READER_POOL, si
     return reader.eval()
 
 
-def identity_distance(reader, images: Tensor, mask: Tensor, truth: Tensor) -> Tensor:
+#: A parameter counts towards the identity distance when the reader explains at least this
+#: share of its variance on held-out faces (R²): the colours and the head's proportions
+#: are read well at 64 pixels, the millimetre-scale relief of nose, lips and brows is not.
+READABLE_R2 = 0.2
+
+
+def identity_readable(reader, n: int = 384, seed: int = IDENTITY_SEED + 1,
+                      size: int = 64) -> Tensor:
+    """The reader's R² for each identity entry on ``n`` held-out faces (other seed): ``D``."""
+    images, ids = _identity_faces(n, seed, size)
+    with torch.no_grad():
+        read = reader(images)
+    return 1 - (read - ids).pow(2).mean(0) / ids.var(0).clamp(min=1e-12)
+
+
+def identity_distance(reader, images: Tensor, mask: Tensor, truth: Tensor,
+                      readable: Tensor | None = None) -> Tensor:
     """RMS distance, in the training faces' standard deviations, between the identity the
     reader sees in ``images·mask`` (``B×3×S×S``, ``B×1×S×S``) and ``truth`` (``D`` or
-    ``B×D`` identity vectors): ``B``."""
+    ``B×D`` identity vectors), over the ``readable`` entries (``D`` booleans; all by
+    default): ``B``."""
     with torch.no_grad():
         read = reader.standardised(images * mask)
     target = (truth - reader.target_mean) / reader.target_std
-    return (read - target).pow(2).mean(-1).sqrt()
+    gap = (read - target).pow(2)
+    if readable is not None:
+        gap = gap[..., readable]
+    return gap.mean(-1).sqrt()
 
 
 @dataclass
@@ -462,7 +540,8 @@ def _masked_l1(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
 
 
 def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirections,
-                  prior: Tensor, truth_ids: Tensor) -> dict[str, dict[str, dict[str, float]]]:
+                  prior: Tensor, truth_ids: Tensor, readable: Tensor | None = None
+                  ) -> dict[str, dict[str, dict[str, float]]]:
     """Every edit of :data:`EDIT_YAWS`, :data:`EDIT_PITCHES` and :data:`EDIT_LIGHTS` on test
     face ``i`` by every method of :data:`METHODS`, compared with the true face under the same
     edit: ``{edit: {method: {"l1", "ssim", "identity", "uncovered"[, "l1_common"]}}}``."""
@@ -496,9 +575,12 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
     # the routes: the reconstruction's own view and light, edited the same way
     r_views = torch.cat([edit_view(rec.view, yaws, pitches), rec.view.expand(len(new_dirs), 6)])
     r_lights = torch.cat([rec.light.expand(n_turn, 4), edit_light(rec, new_lights, "image")])
-    naive = torch.cat([rec.light.expand(n_turn, 4), edit_light(rec, new_lights, "canonical")])
+    own_views = torch.cat([edit_view(rec.view, yaws, pitches, "view"),
+                           rec.view.expand(len(new_dirs), 6)])
+    own_lights = torch.cat([rec.light.expand(n_turn, 4),
+                            edit_light(rec, new_lights, "canonical")])
     mesh, mesh_valid = mesh_route(rec, r_views, r_lights)
-    mesh_naive, _ = mesh_route(rec, r_views, naive)
+    mesh_own, own_valid = mesh_route(rec, own_views, own_lights)
     gan = gan_route(rec, mesh, G)
     renderer = _renderer(rec)
     with torch.no_grad():
@@ -516,16 +598,17 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
 
     images = {"input": rec.image.expand(n, -1, -1, -1),
               "reconstruction": rec.reconstruction.expand(n, -1, -1, -1),
-              "mesh": mesh, "mesh_canonical_light": mesh_naive, "gan": gan,
+              "mesh": mesh, "mesh_own_frame": mesh_own, "gan": gan,
               "prior": prior_img, "latent": latent}
-    valid = {"mesh": mesh_valid, "mesh_canonical_light": mesh_valid, "prior": prior_valid}
+    valid = {"mesh": mesh_valid, "mesh_own_frame": own_valid, "prior": prior_valid}
     common = mask * mesh_valid * prior_valid
     out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in names}
     for method, img in images.items():
         l1 = _masked_l1(img, truth["image"], mask)
         ss = _masked_ssim(img, truth["image"], mask)
-        ident = identity_distance(reader, img, mask, truth_ids)
         cover = valid.get(method, torch.ones_like(mask))
+        # holes count against L1 and SSIM; the identity is read from what is shown
+        ident = identity_distance(reader, img, mask * cover, truth_ids, readable)
         uncovered = 1 - (cover * mask).flatten(1).sum(1) / mask.flatten(1).sum(1)
         l1c = _masked_l1(img, truth["image"], common) if method in ("mesh", "prior") else None
         for k, name in enumerate(names):
@@ -535,10 +618,40 @@ def edits_of_face(rec, faces: dict, i: int, G, reader, directions: LatentDirecti
                 row["l1_common"] = l1c[k].item()
             out[name][method] = row
     # the reader's own error: the identity it reads in the true face under each edit
-    floor = identity_distance(reader, truth["image"], mask, truth_ids)
+    floor = identity_distance(reader, truth["image"], mask, truth_ids, readable)
     for k, name in enumerate(names):
         out[name]["truth"] = {"identity": floor[k].item()}
     return out
+
+
+def diagnose(rec, faces: dict, i: int) -> dict[str, float]:
+    """Why an edit may miss, for test face ``i``: how far V's pitch and yaw are from the
+    truth (degrees); the angle between the recovered and the true light direction, both in
+    the image's frame (degrees); the diffuse-to-ambient ratios b/a (the part of the light
+    the image does fix); and ``baked_shading``, the correlation, over the face as seen,
+    between the true shading and the ratio of recovered to true albedo (0: the albedo holds
+    no shading; 1: the recovered albedo varies exactly as the shading)."""
+    r = _renderer(rec)
+    one = slice(i, i + 1)
+    true_view, true_light = faces["view"][one], faces["light"][one]
+    seen = lambda img, d, v: r.warp_image(img, d, v, background=0.0)[0]  # noqa: E731
+    with torch.no_grad():
+        albedo = (seen(rec.albedo, rec.depth_canon, rec.view) + 1) / 2
+        true_albedo = (seen(faces["albedo"][one], faces["depth_canon"][one], true_view) + 1) / 2
+        shading = seen(faces["shading"][one], faces["depth_canon"][one], true_view)
+    mask = (faces["mask"][one] * rec.valid).bool()[0, 0]
+    ratio = (albedo.mean(1).clamp(min=1e-3) / true_albedo.mean(1).clamp(min=1e-3))[0][mask]
+    shade = shading[0, 0][mask].clamp(min=1e-3)
+    corr = torch.corrcoef(torch.stack([ratio.log(), shade.log()]))[0, 1].item()
+    image_dir = lambda light, view: light_direction(  # noqa: E731
+        torch.cat([light[:, :2], _to_image_frame(light, view)], 1))
+    cos = (image_dir(rec.light, rec.view) * image_dir(true_light, true_view)).sum().item()
+    return {"pitch_error": math.degrees((rec.view[0, 0] - true_view[0, 0]).item()),
+            "yaw_error": math.degrees((rec.view[0, 1] - true_view[0, 1]).item()),
+            "light_angle": math.degrees(math.acos(max(-1.0, min(1.0, cos)))),
+            "ratio_b_a": (rec.light[0, 1] / rec.light[0, 0]).item(),
+            "true_ratio_b_a": (true_light[0, 1] / true_light[0, 0]).item(),
+            "baked_shading": corr}
 
 
 def summarise(images: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
@@ -580,7 +693,10 @@ def markdown(result: dict) -> str:
              "Errors on the true edited face's mask (images in [−1, 1]); identity: RMS "
              "distance, in standard deviations, between the face parameters an identity "
              "reader sees and the true ones (its own error on the true edited face: "
-             "`truth`). LPIPS: " + meta.get("lpips", "not measured") + ".", ""]
+             "`truth`), over the parameters it reads on held-out faces (R² ≥ "
+             f"{READABLE_R2}: " + ", ".join(
+                 f"{k} {meta['identity_r2'][k]:.2f}" for k in meta.get("identity_readable", []))
+             + "). LPIPS: " + meta.get("lpips", "not measured") + ".", ""]
     for metric, title in (("l1", "L1 (lower is better)"), ("ssim", "SSIM (higher is better)"),
                           ("identity", "identity distance (lower is better)")):
         methods = [m for m in (*METHODS, "truth") if any(
@@ -601,13 +717,26 @@ def markdown(result: dict) -> str:
             m, p = s[g]["mesh"], s[g]["prior"]
             lines.append(f"| {g} | {m['l1_common']:.3f} | {p['l1_common']:.3f} | "
                          f"{m['uncovered']:.1%} | {p['uncovered']:.1%} |")
-    lines += ["", f"Made with `{meta['command']}` in {meta['wall_seconds']:.0f} s."]
+    lines += ["", f"Made with `{meta['command']}` in {meta['wall_seconds']:.0f} s, from faces "
+              f"reconstructed by `python -m g2s_lite.edit keep` in "
+              f"{meta.get('reconstruct_seconds', 0.0) / 60:.0f} min of the method's time."]
     return "\n".join(lines) + "\n"
+
+
+def _rounded(x):
+    """``x`` with every float rounded to 5 decimals (the file stays readable and small)."""
+    if isinstance(x, float):
+        return round(x, 5)
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v) for v in x]
+    return x
 
 
 def _write(result: dict, out: Path, markdown_out: Path | None) -> None:
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
+    tmp.write_text(json.dumps(_rounded(result), indent=1))
     tmp.replace(out)
     if markdown_out is not None:
         markdown_out.write_text(markdown(result))
@@ -626,17 +755,22 @@ def _readers(G, keep_dir: Path, size: int, quick: bool):
         reader.load_state_dict(state["identity"])
         pose = PoseLightRegressor()
         pose.load_state_dict(state["pose"])
-        return reader.eval(), LatentDirections(*state["directions"], reader=pose.eval())
-    pool = 256 if quick else READER_POOL
+        if "r2" not in state:  # kept before the reader's held-out check was added
+            state["r2"] = identity_readable(reader.eval(), 64 if quick else 384, size=size)
+            torch.save(state, path)
+        return (reader.eval(), LatentDirections(*state["directions"], reader=pose.eval()),
+                state["r2"])
+    pool = QUICK_POOL if quick else READER_POOL
     reader = train_identity_reader(quick_length(READER_STEPS) if quick else READER_STEPS,
                                    pool, size)
     pose = train_regressor(quick_length(REGRESSOR_STEPS) if quick else REGRESSOR_STEPS,
                            pool=pool, size=size, progress=False)
-    directions = LatentDirections.fit(G, pose, 400 if quick else DIRECTION_SAMPLES)
+    directions = LatentDirections.fit(G, pose, QUICK_POOL if quick else DIRECTION_SAMPLES)
+    r2 = identity_readable(reader, 64 if quick else 384, size=size)
     keep_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({"identity": reader.state_dict(), "pose": pose.state_dict(),
+    torch.save({"identity": reader.state_dict(), "pose": pose.state_dict(), "r2": r2,
                 "directions": (directions.A, directions.c, directions.w_mean)}, path)
-    return reader, directions
+    return reader, directions, r2
 
 
 def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=None,
@@ -646,9 +780,9 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     truth and write the results file (JSON, and markdown beside it when asked).
 
     The methods (:data:`METHODS`): ``input`` (the unedited image), ``reconstruction`` (the
-    unedited reconstruction), ``mesh`` and ``gan`` (the two routes), ``mesh_canonical_light``
-    (the mesh route with the new direction taken as canonical, as if V's frame were the
-    image's), ``prior`` (the ellipsoid prior rendered with the reconstruction's albedo, view
+    unedited reconstruction), ``mesh`` and ``gan`` (the two routes), ``mesh_own_frame``
+    (the mesh route with the edits written in the reconstruction's own frame: angles added
+    to V's, the new direction taken as canonical), ``prior`` (the ellipsoid prior rendered with the reconstruction's albedo, view
     and light, edited the same way) and ``latent`` (InterFaceGAN-style directions in W,
     :class:`LatentDirections`, fitted on GAN samples read by Chapter 3's pose-and-light
     regressor). Faces not kept (yet) are left out; ``n`` records how many were asked for.
@@ -664,28 +798,38 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     size = the_preset.image_size
     G, _ = hub.load("synface64", device="cpu")
     G.mean_latent()
-    reader, directions = _readers(G, Path(keep_dir), size, quick)
+    reader, directions, r2 = _readers(G, Path(keep_dir), size, quick)
+    readable = r2 >= READABLE_R2
+    if not readable.any():  # a reader that reads nothing (quick mode): use every entry
+        readable = torch.ones_like(readable)
     log(f"readers and directions ready after {time.perf_counter() - t0:.0f} s")
     faces = SynFaces(size).sample(n, seed=BENCHMARK_SEED)
     prior = starting_prior(the_preset)
     images = {}
+    reconstruct_seconds = 0.0
     for i in range(n):
         path = Path(keep_dir) / f"face_{i:03d}.pt"
         if not path.exists():
             continue
         rec = load_kept(path, G, the_preset)
+        reconstruct_seconds += rec.timings.get("total", 0.0)
         truth_ids = identity_vector(face_params(BENCHMARK_SEED, i))
         images[str(i)] = {
             "view": rec.view[0].tolist(), "true_view": faces["view"][i].tolist(),
             "light": rec.light[0].tolist(), "true_light": faces["light"][i].tolist(),
-            "edits": edits_of_face(rec, faces, i, G, reader, directions, prior, truth_ids)}
+            "diagnosis": diagnose(rec, faces, i),
+            "edits": edits_of_face(rec, faces, i, G, reader, directions, prior, truth_ids,
+                                   readable)}
         log(f"face {i} measured")
     meta = {"command": command or "g2s_lite.edit.measure", "seed": BENCHMARK_SEED,
             "n_images": n, "n_measured": len(images), "preset": the_preset.name,
             "quick": quick, "version": __version__, "torch": torch.__version__,
             "lpips": "not measured (its VGG weights are not on this machine)",
             "edits": {"yaws": EDIT_YAWS, "pitches": EDIT_PITCHES, "lights": EDIT_LIGHTS},
-            "wall_seconds": time.perf_counter() - t0}
+            "identity_r2": dict(zip(_identity_names(), r2.tolist())),
+            "identity_readable": [n for n, ok in zip(_identity_names(), readable) if ok],
+            "wall_seconds": time.perf_counter() - t0,
+            "reconstruct_seconds": reconstruct_seconds}
     result = {"summary": summarise(images), "meta": meta, "images": images}
     if out is not None:
         _write(result, Path(out), None if markdown_out is None else Path(markdown_out))
@@ -693,23 +837,25 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m g2s_lite.edit")
+    parser = argparse.ArgumentParser(
+        prog="python -m g2s_lite.edit",
+        description="Chapter 8's measurement: reconstruct the SynFace benchmark's test faces "
+                    "once and keep them (keep), then compare every edit with the true edited "
+                    "face (measure).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
-    k = sub.add_parser("keep", help="reconstruct benchmark test faces and keep them")
-    k.add_argument("--n", type=int, default=20)
-    k.add_argument("--first", type=int, default=0)
-    k.add_argument("--keep", type=Path, required=True)
-    k.add_argument("--preset", default="synface64")
-    k.add_argument("--quick", action="store_true")
-    k.add_argument("--threads", type=int, default=None)
+    k = sub.add_parser("keep", help="reconstruct test faces and keep them (resumable)")
     m = sub.add_parser("measure", help="compare the kept faces' edits with the truth")
-    m.add_argument("--n", type=int, default=20)
-    m.add_argument("--keep", type=Path, required=True)
-    m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--markdown", type=Path, default=None)
-    m.add_argument("--preset", default="synface64")
-    m.add_argument("--quick", action="store_true")
-    m.add_argument("--threads", type=int, default=None)
+    for p in (k, m):
+        p.add_argument("--n", type=int, default=20, help="test faces 0 … n−1")
+        p.add_argument("--keep", type=Path, required=True,
+                       help="folder of the kept reconstructions (face_NNN.pt)")
+        p.add_argument("--preset", default="synface64", help="GAN2Shape preset")
+        p.add_argument("--quick", action="store_true", help="quick schedules (a preview)")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    k.add_argument("--first", type=int, default=0, help="start at this test face")
+    m.add_argument("--out", type=Path, required=True, help="results JSON")
+    m.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -56,11 +56,11 @@ def canonical_direction(answer) -> tuple[bool, str]:
 def uncovered_share(answer, rec) -> tuple[bool, str]:
     """8.3: the share of the image that the mesh route leaves uncovered at +45° of yaw
     (no surface behind the pixel), recomputed by warping the canonical depth."""
+    from ..edit import edit_view
     from ..render import Renderer
 
     r = Renderer(rec.depth_canon.shape[-1])
-    view = rec.view.clone()
-    view[:, 1] += math.radians(45)
+    view = edit_view(rec.view, 45.0)
     with torch.no_grad():
         covered = r.valid_mask(r.warp_depth(rec.depth_canon, view))
     want = 1 - covered.mean().item()
