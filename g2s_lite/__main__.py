@@ -75,7 +75,7 @@ class _Refused(Exception):
 def _check_inputs(args) -> None:
     """Every input that can be checked before any work, so that a mistake costs nothing."""
     from . import hub
-    from .photos import open_photo
+    from .images import open_rgb
 
     if args.out.exists() and not args.out.is_dir():
         raise _Refused(f"--out {args.out} is a file; give a folder (it is created if missing)")
@@ -84,7 +84,7 @@ def _check_inputs(args) -> None:
     except OSError as err:
         raise _Refused(f"cannot create the folder --out {args.out} ({err.strerror})")
     try:
-        open_photo(args.image)
+        open_rgb(args.image)
     except (OSError, ValueError) as err:
         raise _Refused(str(err))
     weights = str(args.weights)
@@ -113,9 +113,9 @@ def _mask_prior(path: Path, crop: list[int], preset):
 
     from .images import to_size
     from .prior import box_from_mask, starting_prior
-    from .photos import open_photo
+    from .images import open_rgb
 
-    mask = open_photo(path).convert("L").crop(tuple(crop))
+    mask = open_rgb(path).convert("L").crop(tuple(crop))
     import numpy as np
     import torch
 

@@ -54,13 +54,11 @@ def to_size(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def load_image(source, size: int) -> Tensor:
-    """A path, a PIL image or a tensor → ``1×3×size×size`` in [−1, 1] (rules in the module
-    docstring)."""
+def open_rgb(source):
+    """A path or a PIL image → an RGB PIL image (grey and palette repeated to three channels,
+    RGBA composited onto white); a missing or unreadable file raises an error saying so."""
     from PIL import Image
 
-    if isinstance(source, Tensor):
-        return check_image(source, size)
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
@@ -69,20 +67,41 @@ def load_image(source, size: int) -> Tensor:
             source = Image.open(path)
             source.load()
         except OSError as err:
-            raise ValueError(f"{path} is not an image PIL can read ({err})") from None
+            raise ValueError(f"{path} is not an image PIL can read ({err}); give a PNG or "
+                             "JPEG file") from None
     if not isinstance(source, Image.Image):
         raise TypeError(f"expected a path, a PIL image or a tensor, got {type(source).__name__}")
-    image = source
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-    image = image.convert("RGB")
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    if side != size:
+    if source.mode in ("RGBA", "LA", "PA") or (source.mode == "P" and
+                                                "transparency" in source.info):
+        rgba = source.convert("RGBA")
+        source = Image.alpha_composite(Image.new("RGBA", rgba.size, (255,) * 4), rgba)
+    return source.convert("RGB")
+
+
+def centre_box(size: tuple[int, int]) -> list[int]:
+    """The largest centred square ``[x0, y0, x1, y1]`` of a picture of ``size = (width,
+    height)``.
+
+    >>> centre_box((600, 400))
+    [100, 0, 500, 400]
+    """
+    width, height = size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return [left, top, left + side, top + side]
+
+
+def load_image(source, size: int) -> Tensor:
+    """A path, a PIL image or a tensor → ``1×3×size×size`` in [−1, 1] (rules in the module
+    docstring)."""
+    from PIL import Image
+
+    if isinstance(source, Tensor):
+        return check_image(source, size)
+    image = open_rgb(source)
+    box = centre_box(image.size)
+    image = image.crop(tuple(box))
+    if box[2] - box[0] != size:
         image = image.resize((size, size), Image.LANCZOS)
     array = np.asarray(image, dtype=np.float32)
     return torch.from_numpy(array).permute(2, 0, 1)[None] / 127.5 - 1

@@ -40,7 +40,9 @@ def adam(params, lr: float = LR) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), weight_decay=WEIGHT_DECAY)
 
 
-def _check_size(image_size: int) -> int:
+def size_levels(image_size: int) -> int:
+    """How many resolution levels an ``S×S`` image has above 64 px (S = 64·2^levels); other
+    sizes are refused."""
     extra = math.log2(image_size) - 6
     if image_size < 64 or extra != int(extra):
         raise ValueError(f"the networks take square images of 64, 128, 256, … pixels, got "
@@ -75,7 +77,7 @@ class EncoderDecoder(nn.Module):
     def __init__(self, cin: int, cout: int, image_size: int = 64, nf: int | None = None,
                  zdim: int = 256) -> None:
         super().__init__()
-        extra = _check_size(image_size)
+        extra = size_levels(image_size)
         nf = paper_width(image_size) if nf is None else nf
         widths = [nf * 2**i for i in range(4 + extra)]  # channels at S/2, S/4, …, 4
         enc: list[nn.Module] = _down(cin, widths[0])
@@ -102,7 +104,7 @@ class Encoder(nn.Module):
 
     def __init__(self, cin: int, cout: int, image_size: int = 64, nf: int | None = None) -> None:
         super().__init__()
-        extra = _check_size(image_size)
+        extra = size_levels(image_size)
         nf = paper_width(image_size) if nf is None else nf
         widths = [nf * 2**i for i in range(4 + extra)]
         layers: list[nn.Module] = _down(cin, widths[0], norm=False)
@@ -229,7 +231,7 @@ class LatentEncoder(nn.Module):
 
     def __init__(self, style_dim: int, image_size: int = 64, nf: int = 32) -> None:
         super().__init__()
-        extra = _check_size(image_size)
+        extra = size_levels(image_size)
         widths = [nf * 2**i for i in range(4 + extra)]
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, stride=2, padding=1, bias=False)]
         layers += [_ResBlockDown(a, b) for a, b in zip(widths[:-1], widths[1:])]

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .images import centre_box, open_rgb
+
 
 # ----------------------------------------------------------------------------- framing
 @dataclass(frozen=True)
@@ -90,14 +92,6 @@ def square_box(size: tuple[int, int], face: list[int], framing: Framing) -> list
     return [left, top, left + side, top + side]
 
 
-def centre_box(size: tuple[int, int]) -> list[int]:
-    """The largest centred square of a photo of ``size = (width, height)``."""
-    width, height = size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return [left, top, left + side, top + side]
-
-
 # ----------------------------------------------------------------------------- preparing a photo
 @dataclass
 class Prepared:
@@ -111,34 +105,12 @@ class Prepared:
     photo: object
 
 
-def open_photo(source):
-    """A path or a PIL image → an RGB PIL image (RGBA on white); unreadable files raise
-    ``ValueError`` saying so."""
-    from PIL import Image
-
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"no image file at {path}")
-        try:
-            source = Image.open(path)
-            source.load()
-        except OSError as err:
-            raise ValueError(f"{path} is not an image PIL can read ({err}); give a PNG or "
-                             "JPEG file") from None
-    if source.mode in ("RGBA", "LA", "PA") or (source.mode == "P" and
-                                                "transparency" in source.info):
-        rgba = source.convert("RGBA")
-        source = Image.alpha_composite(Image.new("RGBA", rgba.size, (255,) * 4), rgba)
-    return source.convert("RGB")
-
-
 def prepare(source, size: int, category: str = "face", detect_face: bool = True) -> Prepared:
     """Open a photo, find the face (``detect_face``; categories without a detector and photos
     without a face fall back to the centre crop) and crop and resize it to ``size``."""
     from PIL import Image
 
-    photo = open_photo(source)
+    photo = open_rgb(source)
     face = detect(photo, category) if detect_face else None
     crop = (square_box(photo.size, face, FRAMINGS[category]) if face is not None
             else centre_box(photo.size))

@@ -33,26 +33,17 @@ proportionally more at wider layers, as released.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .nets import AlbedoNet, DepthNet, LightNet, Nets, ViewNet
+from .nets import AlbedoNet, DepthNet, LightNet, Nets, ViewNet, size_levels
 from .paper import paper_width
 
 #: The released bottleneck width of D and A, and E's first width.
 ZDIM, ENCODER_NF = 256, 32
-
-
-def _extra(size: int) -> int:
-    extra = math.log2(size) - 6
-    if size < 64 or extra != int(extra):
-        raise ValueError(f"the released nets take square images of 64, 128, 256, … pixels, "
-                         f"got {size}; resize the image first")
-    return int(extra)
 
 
 def gn_base(size: int) -> int:
@@ -62,7 +53,7 @@ def gn_base(size: int) -> int:
 
 def _widths(nf: int, size: int) -> list[int]:
     """Channels after each stride-2 convolution: S/2, S/4, …, 4."""
-    return [nf * 2**i for i in range(4 + _extra(size))]
+    return [nf * 2**i for i in range(4 + size_levels(size))]
 
 
 # ----------------------------------------------------------------------------- the layouts
