@@ -33,7 +33,6 @@ proportionally more at wider layers, as released.
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
