@@ -1,7 +1,9 @@
 """Timings: ``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ;
 ``python -m g2s_lite.bench reconstruct`` the seconds of the whole method on one SynFace
 (each part: projection, steps 1–3), with the preset's full schedule or, under
-``G2S_QUICK=1`` / ``--quick``, the quick one; ``python -m g2s_lite.bench batch`` the images
+``G2S_QUICK=1`` / ``--quick``, the quick one — with ``--layout-of celeba128`` (or another
+released GAN) on a GAN and networks of that model's exact layout with random weights, since
+the cost does not depend on the weights and nothing is then downloaded; ``python -m g2s_lite.bench batch`` the images
 per hour of :func:`~g2s_lite.method.reconstruct_batch` at several batch sizes.
 
 Timings live here and print figures; the tests never time anything.
@@ -57,21 +59,57 @@ def time_render(size: int, batch: int = 16, device: str = "cpu", repeats: int = 
     return {"median_ms": statistics.median(times), "min_ms": min(times)}
 
 
+def random_released(name: str, device: str = "cpu", seed: int = 0):
+    """A GAN of the released model ``name``'s exact layout (size, widths, mapping) with random
+    weights, ``(G, D)``: what a timing needs, without the download."""
+    from . import hub
+    from .gan import Discriminator, Generator, default_channels
+    from .runtime import seeded
+
+    entry = hub.REGISTRY[name]
+    if entry.kind != "stylegan2" or entry.bundled:
+        raise ValueError(f"{name!r} is not a released GAN; choose one of "
+                         + ", ".join(k for k, e in hub.REGISTRY.items()
+                                     if e.kind == "stylegan2" and not e.bundled))
+    widths = default_channels(entry.channel_multiplier)
+    with seeded(seed):
+        G = Generator(entry.size, 512, 8, widths).eval().to(device)
+        D = Discriminator(entry.size, widths).eval().to(device)
+    return G, D
+
+
 def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str = "cpu",
-                     seed: int = 2024, progress: bool = True) -> dict[str, float]:
-    """Seconds per part of :func:`~g2s_lite.method.reconstruct` on one SynFace."""
+                     seed: int = 2024, progress: bool = True,
+                     layout_of: str | None = None) -> dict[str, float]:
+    """Seconds per part of :func:`~g2s_lite.method.reconstruct` on one SynFace, or, with
+    ``layout_of`` (a released GAN's name), on one of that random-weight GAN's own images
+    with the paper-layout networks (:func:`random_released`)."""
     from . import hub
     from .method import reconstruct
     from .paper import get_preset
     from .synth import SynFaces
 
     the_preset = get_preset(preset, quick)
-    G, D = hub.load("synface64", device=device)
+    nets = encoder = None
+    if layout_of is None:
+        G, D = hub.load("synface64", device=device)
+        image = SynFaces(the_preset.image_size).sample(1, seed=seed)["image"]
+    else:
+        from .invert import generate
+        from .released import offset_encoder, paper_encoder, paper_nets
+
+        G, D = random_released(layout_of, device)
+        with torch.no_grad():
+            image = generate(G, G.mapping(torch.randn(1, 512, device=device)),
+                             the_preset.image_size)
+        nets = paper_nets(the_preset.image_size)
+        encoder = offset_encoder(paper_encoder(the_preset.image_size), G,
+                                 the_preset.step2[0].f1_d, the_preset.step2[0].relative)
     G.mean_latent()
-    image = SynFaces(the_preset.image_size).sample(1, seed=seed)["image"]
     if device == "cuda":
         torch.cuda.synchronize()
-    rec = reconstruct(image, G, D, preset=the_preset, progress=progress, seed=0)
+    rec = reconstruct(image, G, D, preset=the_preset, nets=nets, encoder=encoder,
+                      progress=progress, seed=0)
     if device == "cuda":
         torch.cuda.synchronize()
     return rec.timings
@@ -120,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     q.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
                    help="the quick schedule (the default when G2S_QUICK=1)")
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    q.add_argument("--layout-of", default=None, metavar="GAN",
+                   help="time a random-weight GAN and networks of this released model's "
+                        "layout (e.g. celeba128 with --preset face128); nothing is downloaded")
     b = sub.add_parser("batch", help="images per hour, several images reconstructed at once")
     b.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16],
                    help="images at once (default 1 4 16)")
@@ -143,8 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "reconstruct":
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-        t = time_reconstruct(args.preset, args.quick, device)
-        print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}, "
+        t = time_reconstruct(args.preset, args.quick, device, layout_of=args.layout_of)
+        what = f", {args.layout_of}'s layout (random weights)" if args.layout_of else ""
+        print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}{what}, "
               f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
               f"torch {torch.__version__}")
         for part, seconds in t.items():
