@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--released", default=None, metavar="NAME_OR_FILE",
                      help="start D, A, V, L and the latent encoder from the paper's released "
                           "nets (celeba_pretrain, cat_pretrain, synface_pretrain: downloaded; "
-                          "or the .pth file)")
+                          "or the .pth file); with a hub name, the pseudo samples' views are "
+                          "drawn from its released view distribution, as the paper's are")
     rec.add_argument("--no-detect", action="store_true",
                      help="do not look for a face: use the centre square of the photo")
     rec.add_argument("--mask", type=Path, default=None,
@@ -198,6 +199,8 @@ def _reconstruct(args) -> int:
             nets, encoder = hub.load_gan2shape_nets(
                 name, preset.image_size, mvn["view"], mvn["light"], G=G,
                 f1_d=preset.step2[0].f1_d, relative=preset.step2[0].relative, device=device)
+            if mvn["view"] is not None:  # pseudo samples' views as the paper draws them
+                preset = preset.with_views(hub.read_views(mvn["view"]))
         except (hub.WeightsUnavailable, ValueError, OSError) as err:
             raise _Refused(f"--released {name}: {err}")
         prior = None

@@ -342,6 +342,24 @@ def read_mvn(path_or_name: str | os.PathLike, registry: dict[str, Weights] | Non
     return {"mean": blob["mean"].float(), "cov": blob["cov"].float()}
 
 
+def read_views(path_or_name: str | os.PathLike, yaw_scale: float | None = None,
+               registry: dict[str, Weights] | None = None):
+    """A released view distribution as :class:`~g2s_lite.paper.ViewDistribution`, ready for
+    ``preset.with_views(...)``: pseudo samples then take their views from it, as the paper's
+    do. ``yaw_scale`` defaults to the released configurations' (1.2 for faces, cats and
+    synthetic faces; 1 for the car and church file ``view_mvn``)."""
+    from .paper import VIEW_SCALE, ViewDistribution
+
+    mvn = read_mvn(path_or_name, registry)
+    if yaw_scale is None:
+        yaw_scale = 1.0 if str(path_or_name) == "view_mvn" else VIEW_SCALE
+    try:
+        return ViewDistribution(tuple(mvn["mean"].tolist()),
+                                tuple(tuple(r) for r in mvn["cov"].tolist()), yaw_scale)
+    except ValueError as err:
+        raise ValueError(f"{path_or_name}: {err}") from None
+
+
 def _strip(state: dict) -> dict:
     # a state dict saved from a DistributedDataParallel wrapper carries "module."
     return {k.removeprefix("module."): v for k, v in state.items()}

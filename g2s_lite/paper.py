@@ -108,6 +108,35 @@ class ViewRanges:
 #: without leaving the GAN's manifold far behind.
 PSEUDO_VIEWS = ViewRanges(pitch=15.0, yaw=40.0, roll=5.0, tx=0.01, ty=0.01)
 
+#: How much the released code widens the yaw of the views it draws from a view distribution
+#: (``view_scale: 1.2`` in its face, cat and synface configurations; cars and churches: 1).
+VIEW_SCALE = 1.2
+
+
+@dataclass(frozen=True)
+class ViewDistribution:
+    """The paper's random views: a normal distribution fitted to a pretrained V's views of
+    GAN samples (the released ``*_view_mvn.pth``), from which each pseudo sample's view is
+    drawn and its yaw multiplied by ``yaw_scale``.
+
+    ``mean`` (6) and ``cov`` (6×6) are in V's units before scaling, as released: rotations
+    (pitch, yaw, roll) in units of ``ROTATION_RANGE_DEG``, translations in units of
+    ``XY_TRANSLATION_RANGE`` (x, y) and ``Z_TRANSLATION_RANGE`` (z).
+    :func:`g2s_lite.pseudo.sample_views` draws from it; ``hub.read_views`` reads a released
+    file into one.
+    """
+
+    mean: tuple[float, ...]
+    cov: tuple[tuple[float, ...], ...]
+    yaw_scale: float = VIEW_SCALE
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != 6 or len(self.cov) != 6 or any(len(r) != 6 for r in self.cov):
+            raise ValueError(f"a view distribution has a mean of 6 and a 6×6 covariance, got "
+                             f"{len(self.mean)} and {len(self.cov)}×"
+                             f"{len(self.cov[0]) if self.cov else 0}; give a view (not a "
+                             f"light) distribution")
+
 
 # ============================================================================ quick mode
 #: Quick mode divides every schedule length by this — the one scaling rule.
@@ -147,7 +176,9 @@ class Step2Config:
     relative: bool = True  #: encode E(Ĩ) − E(I), so the image itself maps to no change
     nf: int = 32  #: encoder width (the released configuration)
     collect: int = 100  #: batches of projected samples collected for step 3
-    views: ViewRanges = PSEUDO_VIEWS
+    #: where the pseudo samples' views come from: uniform ranges (the book) or the paper's
+    #: view distribution (:meth:`Preset.with_views`)
+    views: ViewRanges | ViewDistribution = PSEUDO_VIEWS
     lights: LightRanges = SYNFACE_LIGHTS
 
 
@@ -221,6 +252,11 @@ class Preset:
         k = 0 if stage == 0 else 1
         flip = self.flip[min(stage, len(self.flip) - 1)]
         return self.step1[k], self.step2[k], replace(self.step3[k], flip=flip)
+
+    def with_views(self, views: ViewRanges | ViewDistribution) -> "Preset":
+        """The same preset with step 2's random views drawn from ``views`` in every stage
+        (e.g. a released view distribution, as the paper draws them)."""
+        return replace(self, step2=tuple(replace(c, views=views) for c in self.step2))
 
     def quick(self) -> "Preset":
         """The same preset with every schedule length cut by :func:`quick_length`."""

@@ -17,7 +17,8 @@ import math
 import torch
 from torch import Tensor
 
-from .paper import PSEUDO_VIEWS, SYNFACE_LIGHTS, LightRanges, ViewRanges
+from .paper import (PSEUDO_VIEWS, ROTATION_RANGE_DEG, SYNFACE_LIGHTS, XY_TRANSLATION_RANGE,
+                    Z_TRANSLATION_RANGE, LightRanges, ViewDistribution, ViewRanges)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> Tensor:
@@ -49,13 +50,44 @@ def sample_lights(n: int, base: Tensor | tuple[float, float] = (0.5, 0.5),
     return torch.stack([ambient, diffuse, dx, dy], 1)
 
 
-def sample_views(n: int, ranges: ViewRanges = PSEUDO_VIEWS,
+def sample_views(n: int, ranges: ViewRanges | ViewDistribution = PSEUDO_VIEWS,
                  generator: torch.Generator | None = None) -> Tensor:
-    """Uniform random views: ``n×6`` (rx, ry, rz in radians, tx, ty, tz)."""
+    """Random views ``n×6`` (rx, ry, rz in radians, tx, ty, tz): uniform within ``ranges``,
+    or drawn from a view distribution as the paper draws them (:func:`draw_views`)."""
+    if isinstance(ranges, ViewDistribution):
+        return draw_views(n, ranges, generator)
     rot = [_uniform(n, -math.radians(a), math.radians(a), generator)
            for a in (ranges.pitch, ranges.yaw, ranges.roll)]
     trans = [_uniform(n, -t, t, generator) for t in (ranges.tx, ranges.ty, ranges.tz)]
     return torch.stack(rot + trans, 1)
+
+
+#: From V's units to the renderer's: radians for the rotations, world units for the moves.
+_VIEW_UNITS = (math.radians(ROTATION_RANGE_DEG),) * 3 + (XY_TRANSLATION_RANGE,) * 2 + (
+    Z_TRANSLATION_RANGE,)
+
+
+def draw_views(n: int, views: ViewDistribution, generator: torch.Generator | None = None
+               ) -> Tensor:
+    """``n×6`` views drawn from the normal ``views`` (V's units), the yaw scaled by
+    ``views.yaw_scale``, then converted to radians and world units.
+
+    The draw is ``mean + ε·Aᵀ`` with ε standard normal and ``A·Aᵀ = cov`` from the
+    covariance's eigendecomposition, which also takes the released covariances whose depth
+    row is zero (a Cholesky factor would not exist).
+
+    >>> d = ViewDistribution((0.1, 0, 0, 0, 0, 0), tuple(tuple(0.0 for _ in range(6))
+    ...                      for _ in range(6)), yaw_scale=1.0)
+    >>> draw_views(2, d)[:, 0]  # no spread: 0.1 × 60° in radians, every time
+    tensor([0.1047, 0.1047])
+    """
+    mean = torch.tensor(views.mean, dtype=torch.float64)
+    values, vectors = torch.linalg.eigh(torch.tensor(views.cov, dtype=torch.float64))
+    root = vectors * values.clamp(min=0).sqrt()
+    eps = torch.randn(n, 6, generator=generator, dtype=torch.float64)
+    sample = mean + eps @ root.T
+    sample[:, 1] *= views.yaw_scale
+    return (sample * torch.tensor(_VIEW_UNITS, dtype=torch.float64)).float()
 
 
 def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
@@ -85,11 +117,11 @@ def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
 
 
 def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
-                  views: ViewRanges = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
+                  views: ViewRanges | ViewDistribution = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
                   generator: torch.Generator | None = None
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``n`` pseudo samples of the factors: random views, and random lights around the
-    image's own ``light`` ``1×4``.
+    """``n`` pseudo samples of the factors: random views (uniform in ``views``, or drawn from
+    a view distribution), and random lights around the image's own ``light`` ``1×4``.
 
     Returns:
         (images ``n×3×S×S``, masks ``n×1×S×S``, views ``n×6``, lights ``n×4``).
