@@ -225,8 +225,9 @@ def gan_route(rec, rendered: Tensor, G) -> Tensor:
                          'this reconstruction kept none; reconstruct with method.reconstruct')
     size = rendered.shape[-1]
     with torch.no_grad():
-        gan_image = generate(G, rec.w, size)
-        out, _ = invert_pseudo(rec.encoder, G, rec.w, rendered.to(G.device), gan_image)
+        frame = getattr(rec, "frame", 1.0)
+        gan_image = generate(G, rec.w, size, frame)
+        out, _ = invert_pseudo(rec.encoder, G, rec.w, rendered.to(G.device), gan_image, frame)
     return out
 
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .gan import Discriminator, Generator, frozen
 from .losses import PerceptualLoss, discriminator_feature_loss, photometric_l1
-from .images import check_image, to_size
+from .images import centre_fraction, check_image, to_size
 from .nets import LatentEncoder, adam
 from .paper import D_BLOCKS, ProjectConfig, Step2Config
 from .pseudo import sample_pseudo
@@ -39,11 +39,13 @@ from .render import Renderer
 from .runtime import seeded
 
 # ----------------------------------------------------------------------------- helpers
-def generate(G: Generator, w: Tensor, size: int | None = None) -> Tensor:
+def generate(G: Generator, w: Tensor, size: int | None = None, frame: float = 1.0) -> Tensor:
     """G's image of ``w`` (``B×style_dim`` or ``B×n_latent×style_dim``) with the stored
-    noise maps, clamped to [−1, 1] and resized to ``size``: ``B×3×size×size``."""
-    image = G.synthesis(w, noise_mode="const").clamp(-1, 1)
-    return image if size is None else to_size(image, size)
+    noise maps, clamped to [−1, 1], its centre ``frame`` kept (the data's framing, see
+    :attr:`~g2s_lite.paper.Preset.frame`) and resized to ``size`` (None: G's size):
+    ``B×3×size×size``."""
+    image = centre_fraction(G.synthesis(w, noise_mode="const").clamp(-1, 1), frame)
+    return to_size(image, size or G.size)
 
 
 def add_offset(w: Tensor, offset: Tensor) -> Tensor:
@@ -97,15 +99,16 @@ class LatentOffsetEncoder(nn.Module):
 
 
 def invert_pseudo(encoder: LatentOffsetEncoder, G: Generator, w: Tensor, pseudo: Tensor,
-                  gan_image: Tensor) -> tuple[Tensor, Tensor]:
+                  gan_image: Tensor, frame: float = 1.0) -> tuple[Tensor, Tensor]:
     """Projected samples G(w + E-offset) of ``pseudo`` (``B×3×S×S``) for the image whose
-    latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``).
+    latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``), framed by ``frame``
+    (:func:`generate`).
 
     Returns:
         (projected ``B×3×S×S`` in [−1, 1], offsets ``B×style_dim``).
     """
     offset = encoder(pseudo, gan_image, G)
-    return generate(G, add_offset(w, offset), pseudo.shape[-1]), offset
+    return generate(G, add_offset(w, offset), pseudo.shape[-1], frame), offset
 
 
 # ----------------------------------------------------------------------------- step 2
@@ -171,11 +174,11 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     with frozen(G, D):
-        gan_image = generate(G, w, size).detach()
+        gan_image = generate(G, w, size, config.frame).detach()
         for _ in trange(config.steps, desc="step 2: latent offsets", disable=not progress):
             pseudo, masks, _, _ = sample_pseudo(renderer, depth, albedo, light, config.batch,
                                                 config.views, config.lights, gen)
-            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image)
+            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, config.frame)
             l1 = photometric_l1(projected, pseudo, masks)
             feat = (discriminator_feature_loss(D.features, to_size(projected, D.size),
                                                to_size(pseudo, D.size), to_size(masks, D.size),
@@ -197,7 +200,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
                 pseudo, masks, v, l = sample_pseudo(renderer, depth, albedo, light,
                                                     config.batch, config.views, config.lights,
                                                     gen)
-                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image)
+                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, config.frame)
                 for k, x in zip(out, (projected, pseudo, masks, v, l, offset)):
                     out[k].append(x)
     return Step2Result(encoder=encoder, history=history,
@@ -274,6 +277,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             strength = spread * config.noise * max(0.0, 1 - t / config.noise_ramp) ** 2
             w_in = w + strength * torch.randn(w.shape, generator=gen, device=device)
             fake = G.synthesis(w_in, noise_mode="const")
+            if config.frame < 1:  # compare what the data show of G's image
+                fake = to_size(centre_fraction(fake, config.frame), G.size)
             loss = photometric_l1(fake, target, mask_g)
             if D is not None:
                 loss = loss + config.lam_perc * discriminator_feature_loss(
@@ -284,5 +289,5 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             loss.backward()
             opt.step()
         with torch.no_grad():
-            reconstruction = generate(G, w, size)
+            reconstruction = generate(G, w, size, config.frame)
     return w.detach(), reconstruction

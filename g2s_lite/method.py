@@ -138,7 +138,8 @@ class Reconstruction(Factors):
     and its latent ``w``, the trained ``nets`` and the latent-offset ``encoder`` of the last
     step 2 (what a GAN-route edit needs), one :class:`Stage` per stage and the seconds spent
     in each part; ``crop`` is the box ``[x0, y0, x1, y1]`` of the photo the image was cut
-    from, when it was (:func:`g2s_lite.photos.prepare`), so results can be pasted back."""
+    from, when it was (:func:`g2s_lite.photos.prepare`), so results can be pasted back;
+    ``frame`` the centre fraction of G's images that the image shows (the preset's)."""
 
     image: Tensor
     w: Tensor
@@ -147,6 +148,7 @@ class Reconstruction(Factors):
     stages: list[Stage]
     timings: dict[str, float]
     crop: list[int] | None = None
+    frame: float = 1.0
 
 
 def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor | None = None,
@@ -208,7 +210,8 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
     timings["total"] = sum(timings.values())
     return Reconstruction(**vars(stages[-1].factors), image=image, w=w, nets=nets,
                           encoder=stages[-1].step2.encoder, stages=stages, timings=timings,
-                          crop=None if crop is None else [int(v) for v in crop])
+                          crop=None if crop is None else [int(v) for v in crop],
+                          frame=preset.frame)
 
 
 # ----------------------------------------------------------------------------- several images
@@ -273,10 +276,10 @@ def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, ve
         if relative:
             e = e - E(gan_images).repeat_interleave(c2.batch, 0)
         offset = G.mapping(center + e, start) - G.mapping(center, start)
-        return pseudo, masks, generate(G, add_offset(rows, offset), size), offset
+        return pseudo, masks, generate(G, add_offset(rows, offset), size, c2.frame), offset
 
     with frozen(G, D):
-        gan_images = generate(G, ws, size).detach()
+        gan_images = generate(G, ws, size, c2.frame).detach()
         for _ in range(c2.steps):
             pseudo, masks, projected, offset = sample()
             small = [to_size(t, D.size) for t in (projected, pseudo, masks)] if D else None

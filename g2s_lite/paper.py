@@ -180,6 +180,8 @@ class Step2Config:
     #: view distribution (:meth:`Preset.with_views`)
     views: ViewRanges | ViewDistribution = PSEUDO_VIEWS
     lights: LightRanges = SYNFACE_LIGHTS
+    #: the centre fraction of G's images that the data show (:attr:`Preset.frame`)
+    frame: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class ProjectConfig:
     noise: float = 0.05  #: initial w-noise, in units of the spread of w
     noise_ramp: float = 0.75  #: fraction of the steps over which that noise decays to 0
     w_plus: bool = False  #: optimise one w per layer (W+) instead of one w (W)
+    #: the centre fraction of G's images that the data show (:attr:`Preset.frame`)
+    frame: float = 1.0
 
 
 # ============================================================================ presets
@@ -237,7 +241,8 @@ class Preset:
     #: foreground mask (cars, churches), which also places the prior
     use_mask: bool = False
     #: the released configuration's ``crop``: its images were centre-cropped to this many
-    #: pixels (of 256) before resizing, the SynFace and cat framing; None: no crop
+    #: pixels (of :data:`CROP_OF`) before resizing, the SynFace and cat framing; None: no
+    #: crop. :func:`framed` carries it into the schedules as :attr:`frame`.
     crop: int | None = None
     #: the prior's rim and background depth where the configuration changes it (church: 1.0)
     prior_far: float = PRIOR_FAR
@@ -252,6 +257,14 @@ class Preset:
         k = 0 if stage == 0 else 1
         flip = self.flip[min(stage, len(self.flip) - 1)]
         return self.step1[k], self.step2[k], replace(self.step3[k], flip=flip)
+
+    @property
+    def frame(self) -> float:
+        """The centre fraction of the GAN's images that this preset's images show: its
+        ``crop`` over :data:`CROP_OF` (170/256 for cats and the released synthetic faces),
+        else 1. The GAN's images are cut to it wherever they meet the image or the pseudo
+        samples (projection, step 2, the GAN route of an edit)."""
+        return 1.0 if self.crop is None else self.crop / CROP_OF
 
     def with_views(self, views: ViewRanges | ViewDistribution) -> "Preset":
         """The same preset with step 2's random views drawn from ``views`` in every stage
@@ -270,6 +283,19 @@ class Preset:
                         for c in self.step2),
             step3=tuple(replace(c, steps=cut(c.steps)) for c in self.step3),
             project=replace(self.project, steps=cut(self.project.steps)))
+
+
+#: The size the released configurations count their ``crop`` in: the 256-px images the
+#: ``crop`` was taken from (the official code resizes the GAN's image to it, then crops).
+CROP_OF = 256
+
+
+def framed(preset: Preset, crop: int) -> Preset:
+    """``preset`` with the released ``crop`` (pixels of :data:`CROP_OF`), also set in the
+    projection's and step 2's schedules as the fraction of G's images they keep."""
+    preset = replace(preset, crop=crop)
+    return replace(preset, project=replace(preset.project, frame=preset.frame),
+                   step2=tuple(replace(c, frame=preset.frame) for c in preset.step2))
 
 
 def _synface64() -> Preset:
@@ -295,14 +321,14 @@ def _released_synface() -> Preset:
     """The released ``configs/synface.yml`` with the paper's widths: BFM faces at 64 px (the
     128-px GAN's images cropped to 170 of 256 and resized), one stage, F1_d 8."""
     s1, s2, s3 = Step1Config(steps=500), Step2Config(steps=500), Step3Config(steps=200)
-    return Preset("synface", 64, stages=1, step1=(s1, s1), step2=(s2, s2), step3=(s3, s3),
-                  flip=(True,), category="synface", crop=170)
+    return framed(Preset("synface", 64, stages=1, step1=(s1, s1), step2=(s2, s2),
+                         step3=(s3, s3), flip=(True,), category="synface"), 170)
 
 
 def _cat128() -> Preset:
     """The released ``configs/cat.yml``: the face schedule on cat faces cropped to 170 of
     256."""
-    return replace(_face128(), name="cat128", category="cat", crop=170)
+    return framed(replace(_face128(), name="cat128", category="cat"), 170)
 
 
 def _object128(name: str, prior_far: float = PRIOR_FAR) -> Preset:

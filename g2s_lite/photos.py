@@ -171,7 +171,7 @@ def reach(G, D, config, n: int = 4, seed: int = 0, progress: bool = False) -> Te
     with torch.no_grad():
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, G.style_dim, generator=gen).to(G.device)
-        samples = generate(G, G.mapping(z))
+        samples = generate(G, G.mapping(z), frame=config.frame)
     _, projected = project(samples, G, D, config, seed=seed, progress=progress)
     return projection_error(samples, projected)
 

@@ -136,3 +136,33 @@ def test_several_images_at_once_get_their_own_reconstructions(gan):
     assert not torch.allclose(both[0].view, both[1].view, atol=1e-4)
     with pytest.raises(ValueError, match="one of each per image"):
         reconstruct_batch(faces, G, D, ws[:1], preset)
+
+
+def test_a_framed_preset_shows_step2_and_the_gan_route_only_the_centre_of_gs_images(gan, image,
+                                                                                    one_thread):
+    """The released cat and synthetic-face configurations cut 170 of every 256 pixels of the
+    GAN's image before using it. Every projected sample step 2 kept must be the centre of
+    G(w + its offset), not the whole image, and an edit's GAN route must frame the same way."""
+    from g2s_lite import edit
+    from g2s_lite.images import centre_fraction, to_size
+    from g2s_lite.invert import add_offset
+    from g2s_lite.paper import framed
+
+    G, D = gan
+    preset = framed(tiny_preset(), 128)  # half of G's side
+    assert preset.frame == 0.5 and preset.project.frame == 0.5 and preset.step2[1].frame == 0.5
+    rec = reconstruct(image, G, D, w=G.mean_latent(), preset=preset, progress=False)
+    s2 = rec.stages[0].step2
+    with torch.no_grad():
+        whole = G.synthesis(add_offset(rec.w, s2.offsets[:2]), noise_mode="const").clamp(-1, 1)
+    centre = to_size(centre_fraction(whole, 0.5), 64)
+    assert torch.allclose(s2.projected[:2], centre, atol=1e-5)
+    assert not torch.allclose(s2.projected[:2], to_size(whole, 64), atol=0.05)
+    assert rec.frame == 0.5
+    same = edit.rotate(rec, 0.0, route="gan", G=G)  # the image itself: no offset
+    with torch.no_grad():
+        own = to_size(centre_fraction(G.synthesis(rec.w, noise_mode="const").clamp(-1, 1),
+                                      0.5), 64)
+        whole_own = to_size(G.synthesis(rec.w, noise_mode="const").clamp(-1, 1), 64)
+    # the edit is the rendered face encoded relative to G's image: near it, not on it
+    assert (same - own).abs().mean() < 0.25 * (same - whole_own).abs().mean()
