@@ -45,6 +45,26 @@ def check_image(image: Tensor, size: int | None = None) -> Tensor:
     return image
 
 
+def check_mask(mask: Tensor, size: int) -> Tensor:
+    """Accept an object mask ``S×S``, ``1×S×S`` or ``1×1×S×S`` with values in [0, 1] (1 on
+    the object); return ``1×1×S×S`` float or explain the problem.
+
+    >>> check_mask(torch.ones(4, 4), 4).shape
+    torch.Size([1, 1, 4, 4])
+    """
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__} (read a "
+                        "mask file with g2s_lite.parsing.read_mask)")
+    if mask.dim() not in (2, 3, 4) or mask.numel() != size * size or mask.shape[-1] != size:
+        raise ValueError(f"mask must be {size}×{size} (or 1×1×{size}×{size}), the image's "
+                         f"size, got {tuple(mask.shape)}; cut and resize it like the image")
+    mask = mask.reshape(1, 1, size, size).float()
+    if mask.min() < 0 or mask.max() > 1:
+        raise ValueError(f"mask values must lie in [0, 1] (1 on the object), got "
+                         f"[{float(mask.min()):.3g}, {float(mask.max()):.3g}]")
+    return mask
+
+
 def to_size(images: Tensor, size: int) -> Tensor:
     """Resize ``B×C×H×W`` images to ``size×size`` (area-averaged when shrinking)."""
     if images.shape[-2:] == (size, size):

@@ -140,7 +140,8 @@ def make_encoder(G: Generator, config: Step2Config, image_size: int,
 def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth: Tensor,
           albedo: Tensor, light: Tensor, config: Step2Config = Step2Config(),
           renderer: Renderer | None = None, seed: int = 0, progress: bool = True,
-          encoder: LatentOffsetEncoder | None = None) -> Step2Result:
+          encoder: LatentOffsetEncoder | None = None,
+          object_mask: Tensor | None = None) -> Step2Result:
     """Step 2: train the latent-offset encoder on pseudo samples, then collect projected
     samples for step 3.
 
@@ -158,6 +159,8 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
         progress: show progress bars.
         encoder: an encoder to go on training in place (pretrained nets, see
             :mod:`~g2s_lite.pretrain`); a fresh one by default.
+        object_mask: the object on the canonical surface (``1×1×S×S``): pseudo samples
+            count only there (:func:`~g2s_lite.pseudo.sample_pseudo`).
     """
     from tqdm.auto import tqdm, trange
 
@@ -177,7 +180,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
         gan_image = generate(G, w, size, config.frame).detach()
         for _ in trange(config.steps, desc="step 2: latent offsets", disable=not progress):
             pseudo, masks, _, _ = sample_pseudo(renderer, depth, albedo, light, config.batch,
-                                                config.views, config.lights, gen)
+                                                config.views, config.lights, gen, object_mask)
             projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, config.frame)
             l1 = photometric_l1(projected, pseudo, masks)
             feat = (discriminator_feature_loss(D.features, to_size(projected, D.size),
@@ -199,7 +202,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
                           disable=not progress):
                 pseudo, masks, v, l = sample_pseudo(renderer, depth, albedo, light,
                                                     config.batch, config.views, config.lights,
-                                                    gen)
+                                                    gen, object_mask)
                 projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, config.frame)
                 for k, x in zip(out, (projected, pseudo, masks, v, l, offset)):
                     out[k].append(x)

@@ -25,12 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .gan import Discriminator, Generator
-from .images import load_image
+from .images import check_mask, load_image
 from .invert import LatentOffsetEncoder, Step2Result, project, step2
 from .losses import PerceptualLoss
 from .nets import Nets, Stacked, adam
 from .paper import Preset, get_preset
-from .prior import starting_prior
+from .prior import box_from_mask, starting_prior
 from .refine import Step1Result, step1, step3
 from .render import Renderer
 from .runtime import seeded, timed
@@ -88,7 +88,7 @@ def run_stage(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, n
               preset: Preset, stage: int, encoder: LatentOffsetEncoder | None = None,
               perceptual: PerceptualLoss | None = None, renderer: Renderer | None = None,
               seed: int = 0, progress: bool = True, step3_too: bool = True,
-              timings: dict[str, float] | None = None) -> Stage:
+              timings: dict[str, float] | None = None, mask: Tensor | None = None) -> Stage:
     """One stage of the method on ``image`` ``1×3×S×S`` with latent ``w``; ``nets`` (and
     ``encoder``, when given) are trained in place.
 
@@ -99,6 +99,9 @@ def run_stage(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, n
         step3_too: False stops after step 2 (pretraining's joint step 3 trains on many
             images at once); ``result.step3`` is then empty.
         timings: seconds per step are added to it.
+        mask: the object in the image (``1×1×S×S``); with a preset that uses masks (cars,
+            churches) step 2's pseudo samples count only on it, carried onto the canonical
+            surface by step 1's depth and view.
     """
     c1, c2, c3 = preset.for_stage(stage)
     renderer = renderer or Renderer(preset.image_size)
@@ -110,8 +113,12 @@ def run_stage(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, n
         s1 = step1(image, depth, c1, perceptual, renderer, seed, progress,
                    albedo_net=nets.albedo, light_net=nets.light, view=view)
     with timed(timings, "step2"):
+        canonical = None
+        if mask is not None and preset.use_mask:
+            canonical = renderer.unwarp_image(mask.to(image), s1.depth, s1.view) > 0.5
+            canonical = canonical.to(image.dtype)
         s2 = step2(image, w, G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
-                   progress, encoder=encoder)
+                   progress, encoder=encoder, object_mask=canonical)
     h3: list[dict[str, float]] = []
     if step3_too:
         with timed(timings, "step3"):
@@ -155,7 +162,8 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
                 preset: str | Preset = "synface64", nets: Nets | None = None,
                 encoder: LatentOffsetEncoder | None = None, prior: Tensor | None = None,
                 perceptual: PerceptualLoss | None = None, seed: int = 0,
-                progress: bool = True, crop: list[int] | None = None) -> Reconstruction:
+                progress: bool = True, crop: list[int] | None = None,
+                mask: Tensor | None = None) -> Reconstruction:
     """GAN2Shape on one image: prior → (step 1 → step 2 → step 3) × stages.
 
     Args:
@@ -180,6 +188,10 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         progress: show progress bars.
         crop: where in a photo the image was cut from (kept in the result, see
             :func:`g2s_lite.photos.prepare`).
+        mask: the object in the image, ``1×1×S×S`` in [0, 1] (a user's mask file, or a
+            parsing net's, :mod:`g2s_lite.parsing`): fresh nets start at the prior placed on
+            it, and with a preset that uses masks (cars, churches) pseudo samples count only
+            on the object, as the paper's do.
     """
     preset = get_preset(preset)
     image = load_image(image, preset.image_size).to(G.device)  # refuse bad input before work
@@ -194,16 +206,20 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
         with timed(timings, "project"):
             w, _ = project(image, G, D, preset.project, progress=progress, seed=seed)
     w = w.to(G.device)
+    if mask is not None:
+        mask = check_mask(mask, preset.image_size).to(G.device)
+        if prior is None and nets is None:
+            prior = starting_prior(preset, box=box_from_mask(mask))
     if nets is None:
         nets = Nets.create(preset.image_size, preset.nf, seed, G.device,
                            prior=starting_prior(preset) if prior is None else prior)
-    else:
-        nets = copy.deepcopy(nets)
-    encoder = copy.deepcopy(encoder)
+    else:  # a copy, on the GAN's device (pretrained nets are often loaded on the CPU)
+        nets = copy.deepcopy(nets).to(G.device)
+    encoder = None if encoder is None else copy.deepcopy(encoder).to(G.device)
     stages = []
     for stage in range(preset.stages):
         result = run_stage(image, w, G, D, nets, preset, stage, encoder, perceptual,
-                           renderer, seed + stage, progress, timings=timings)
+                           renderer, seed + stage, progress, timings=timings, mask=mask)
         if encoder is not None:  # a given encoder is carried on; fresh ones are not
             encoder = result.step2.encoder
         stages.append(_keep_first(result, KEEP_SAMPLES))

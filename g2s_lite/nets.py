@@ -301,6 +301,12 @@ class Nets:
         return [p for net in (self.depth, self.albedo, self.view, self.light)
                 for p in net.parameters()]
 
+    def to(self, device: torch.device | str) -> "Nets":
+        """Move the four nets to ``device`` (in place, as ``nn.Module.to``); returns self."""
+        for net in (self.depth, self.albedo, self.view, self.light):
+            net.to(device)
+        return self
+
 
 # ----------------------------------------------------------------------------- several images
 class Stacked(nn.Module):

@@ -118,10 +118,14 @@ def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
 
 def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
                   views: ViewRanges | ViewDistribution = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
-                  generator: torch.Generator | None = None
+                  generator: torch.Generator | None = None, object_mask: Tensor | None = None
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``n`` pseudo samples of the factors: random views (uniform in ``views``, or drawn from
     a view distribution), and random lights around the image's own ``light`` ``1×4``.
+
+    With ``object_mask`` (``1×1×S×S`` on the canonical surface, see
+    :meth:`~g2s_lite.render.Renderer.unwarp_image`) the masks keep only the object, as the
+    paper's cars and churches do: its background then counts in no loss.
 
     Returns:
         (images ``n×3×S×S``, masks ``n×1×S×S``, views ``n×6``, lights ``n×4``).
@@ -130,4 +134,8 @@ def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int
     l = sample_lights(n, light.detach().cpu()[0, :2], lights, generator).to(depth)
     with torch.no_grad():
         images, masks = render_pseudo(renderer, depth, albedo, v, l)
+        if object_mask is not None:
+            seen, _ = renderer.warp_image(object_mask.expand(n, -1, -1, -1), depth, v,
+                                          background=0.0, mode="nearest")
+            masks = masks * seen
     return images, masks, v, l

@@ -450,6 +450,20 @@ class Renderer:
         valid = self.valid_mask(warped_depth) * inside
         return out * valid + background * (1.0 - valid), valid
 
+    def unwarp_image(self, image: Tensor, depth: Tensor, view: Tensor,
+                     mode: str = "bilinear") -> Tensor:
+        """Bring an image seen from ``view`` back into the canonical frame: each canonical
+        pixel takes the value where its surface point lands in the view (zero outside the
+        picture). The reverse of :meth:`warp_image` for what the view shows; the paper uses
+        it to carry an object mask of the input image onto the canonical surface.
+
+        image ``B×C×H×W`` (seen from ``view``), canonical depth ``B×H×W``, view ``B×6`` →
+        ``B×C×H×W`` canonical.
+        """
+        image, depth, view = self._broadcast(image=image, depth=depth, view=view)
+        grid = self.to_grid(self.project(self.transform(self.points(depth), view)))
+        return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
+
     def render(self, depth: Tensor, albedo: Tensor, light: Tensor, view: Tensor,
                background: float | Tensor = 1.0) -> tuple[Tensor, Tensor]:
         """Φ(d, a, v, l): the image of canonical depth and albedo under a light and a view.
