@@ -181,3 +181,17 @@ def test_bad_mask_files_are_refused_with_what_to_do(tmp_path):
         read_mask(tmp_path / "notes.txt", [0, 0, 10, 10], 8)
     with pytest.raises(FileNotFoundError, match="no mask file"):
         read_mask(tmp_path / "missing.png", [0, 0, 10, 10], 8)
+
+
+def test_the_command_line_refuses_a_mask_of_another_size_in_one_error_line(tmp_path, capsys):
+    from g2s_lite.__main__ import main
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (120, 80), (90, 120, 150)).save(photo)
+    mask = _mask_file(tmp_path / "mask.png", (100, 80), (20, 20, 60, 60))
+    argv = ["reconstruct", str(photo), "--out", str(tmp_path / "out"), "--no-detect",
+            "--mask", str(mask), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --mask") and "100×80" in err[0] \
+        and "120×80" in err[0], err
