@@ -136,7 +136,7 @@ def _mask_file(path, size, box, mode="L"):
 
 
 def test_a_mask_file_is_cut_with_the_crop_box_and_resized(tmp_path):
-    # photo 300×200, white box x 130–190, y 40–100; crop [100, 10, 220, 130] (120 px) → 40 px:
+    # photo 300×200, white box x 130–190, y 40–100; crop [100, 10, 220, 130] (120 px) → 40:
     # one pixel of the result covers 3×3 of the photo, so the box is x 30–90 → 10–30 and
     # y 30–90 → 10–30 in the result
     path = _mask_file(tmp_path / "mask.png", (300, 200), (130, 40, 190, 100))
