@@ -1,11 +1,11 @@
 """Foreground masks: where the object is — Chapter 9, *Beyond faces*.
 
-A face fills its crop, but a car or a church stands in a street, under a sky. For those
-categories the paper does two things with a foreground mask (``use_mask`` in its released
-configurations, :attr:`g2s_lite.paper.Preset.use_mask`): the weak prior's ellipsoid is placed on
-the mask's box instead of the image's centre, and the object is cut from its background. Its
-official code gets the masks from released parsing networks (PSPNet trained on PASCAL VOC for
-cars and cats, on ADE20K for churches' buildings, BiSeNet for faces). We do not rebuild them:
+A face fills its crop, but a car or a church stands in a street, under a sky. The paper's
+official code parses every image for a foreground mask: its ellipsoid prior is fitted to the
+mask's box, and where the released configuration says ``use_mask`` (cars and churches,
+:attr:`g2s_lite.paper.Preset.use_mask`) the object is also cut from its background. The masks
+come from released parsing networks (PSPNet trained on PASCAL VOC for cars and cats, on ADE20K
+for churches' buildings, BiSeNet for faces). We do not rebuild them:
 
 1. :func:`segmenter` is torchvision's semantic segmentation net, DeepLabV3 with a ResNet-50
    backbone trained on COCO images with the 21 VOC labels (0 is the background). Its weights
