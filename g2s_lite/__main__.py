@@ -108,26 +108,16 @@ def _check_inputs(args) -> None:
         raise _Refused("give --pretrained or --released, not both")
 
 
-def _mask_prior(path: Path, crop: list[int], preset):
+def _mask_prior(path: Path, crop: list[int], preset, photo_size: tuple[int, int]):
     """The prior placed on the object of a mask file (cut like the photo)."""
-    from PIL import Image
-
-    from .images import to_size
+    from .parsing import read_mask
     from .prior import box_from_mask, starting_prior
-    from .images import open_rgb
 
-    mask = open_rgb(path).convert("L").crop(tuple(crop))
-    import numpy as np
-    import torch
-
-    m = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None, None]
-    m = to_size(m, preset.image_size)[0, 0]
     try:
-        box = box_from_mask(m)
-    except ValueError as err:
+        mask = read_mask(path, crop, preset.image_size, photo_size=photo_size)
+    except (OSError, ValueError) as err:
         raise _Refused(f"--mask {path}: {err}")
-    del Image
-    return starting_prior(preset, box=box)
+    return starting_prior(preset, box=box_from_mask(mask))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +172,7 @@ def _reconstruct(args) -> int:
         w = w.reshape(1, *w.shape[-2:]) if w.dim() == 3 else w.reshape(1, -1)
     nets = encoder = prior = None
     if args.mask is not None:
-        prior = _mask_prior(args.mask, photo.crop, preset)
+        prior = _mask_prior(args.mask, photo.crop, preset, photo.photo.size)
     if args.pretrained is not None:
         from .pretrain import Pretrained
         try:

@@ -19,9 +19,6 @@ not just pixel values.
 from __future__ import annotations
 
 import functools
-import os
-import sys
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -29,8 +26,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .hub import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
+
 PERCEPTUAL_KINDS = ("auto", "lpips", "ssim", "discriminator")
-DOWNLOADS_ENV = "G2S_ALLOW_DOWNLOADS"
 _VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG-16, the LPIPS-VGG backbone
 
 
@@ -96,15 +94,6 @@ def discriminator_feature_loss(features: Callable[[Tensor, int], list[Tensor]], 
 
 
 # ----------------------------------------------------------------------------- perceptual
-def _lpips_backbone_cached() -> bool:
-    return (Path(torch.hub.get_dir()) / "checkpoints" / _VGG16_FILE).exists()
-
-
-def _downloads_allowed() -> bool:
-    flag = os.environ.get(DOWNLOADS_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    return flag or "google.colab" in sys.modules
-
-
 @functools.lru_cache(maxsize=None)
 def resolve_perceptual(kind: str = "auto") -> str:
     """The perceptual loss ``kind="auto"`` stands for here: "lpips" or "ssim". Says once why."""
@@ -115,7 +104,7 @@ def resolve_perceptual(kind: str = "auto") -> str:
         have_package = True
     except ImportError:
         have_package = False
-    if have_package and (_lpips_backbone_cached() or _downloads_allowed()):
+    if have_package and (torch_hub_file(_VGG16_FILE).exists() or downloads_allowed()):
         print("Perceptual loss: LPIPS (VGG), as in the paper.")
         return "lpips"
     why = ("the lpips package is not installed" if not have_package else
