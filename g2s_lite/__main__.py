@@ -53,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="do not look for a face: use the centre square of the photo")
     rec.add_argument("--mask", type=Path, default=None,
                      help="an image of the photo's size, white on the object: places the "
-                          "prior on it (cars, churches)")
+                          "prior on it and, for cars and churches, keeps the pseudo samples "
+                          "to it, as the paper's parsing masks do; 'auto' finds a car or a "
+                          "cat with torchvision's DeepLabV3 (its weights are a download: "
+                          "Colab, or G2S_ALLOW_DOWNLOADS=1)")
     rec.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
                      help="divide every schedule by ten, a preview (the default when "
                           "G2S_QUICK=1)")
@@ -98,6 +101,8 @@ def _check_inputs(args) -> None:
                        f"; pass it as --released")
     for option in ("latent", "pretrained", "mask"):
         path = getattr(args, option)
+        if option == "mask" and str(path) == "auto":
+            continue
         if path is not None and not path.is_file():
             raise _Refused(f"--{option} {path}: no such file")
     if (args.released is not None and args.released not in hub.REGISTRY
@@ -108,16 +113,22 @@ def _check_inputs(args) -> None:
         raise _Refused("give --pretrained or --released, not both")
 
 
-def _mask_prior(path: Path, crop: list[int], preset, photo_size: tuple[int, int]):
-    """The prior placed on the object of a mask file (cut like the photo)."""
-    from .parsing import read_mask
-    from .prior import box_from_mask, starting_prior
+def _object_mask(path: Path, photo, preset, device):
+    """The object's mask ``1×1×S×S``: a mask file cut like the photo, or with ``auto`` the
+    parsing net's (:mod:`g2s_lite.parsing`)."""
+    from . import hub, parsing
 
     try:
-        mask = read_mask(path, crop, preset.image_size, photo_size=photo_size)
-    except (OSError, ValueError) as err:
+        if str(path) != "auto":
+            return parsing.read_mask(path, photo.crop, preset.image_size,
+                                     photo_size=photo.photo.size)
+        if preset.category not in parsing.PARSED:
+            raise ValueError(f"the parsing net finds {' and '.join(parsing.PARSED)} only, not "
+                             f"{preset.category}; give a mask file")
+        return parsing.foreground_mask(photo.image.to(device), preset.category,
+                                       parsing.segmenter(device), device)
+    except (OSError, ValueError, hub.WeightsUnavailable) as err:
         raise _Refused(f"--mask {path}: {err}")
-    return starting_prior(preset, box=box_from_mask(mask))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,10 +160,6 @@ def _reconstruct(args) -> int:
     preset_name = args.preset or (hub.preset_of(weights) if weights in hub.REGISTRY
                                   else "face128")
     preset = get_preset(preset_name, quick=args.quick)
-    try:
-        G, D = hub.load(weights, device=device, progress=not args.no_progress)
-    except (hub.WeightsUnavailable, ValueError, OSError) as err:
-        raise _Refused(f"--weights {weights}: {err}")
     photo = prepare(args.image, preset.image_size, preset.category,
                     detect_face=not args.no_detect)
     image = photo.image.to(device)
@@ -161,6 +168,16 @@ def _reconstruct(args) -> int:
              ("face", "synface", "cat") else "no face found")
     print(f"{args.image}: {where}; crop {photo.crop} of {photo.photo.size[0]}×"
           f"{photo.photo.size[1]} px")
+    nets = encoder = prior = mask = None
+    if args.mask is not None:  # a bad mask is refused before the GAN is loaded
+        from .prior import box_from_mask, starting_prior
+
+        mask = _object_mask(args.mask, photo, preset, device)
+        prior = starting_prior(preset, box=box_from_mask(mask))
+    try:
+        G, D = hub.load(weights, device=device, progress=not args.no_progress)
+    except (hub.WeightsUnavailable, ValueError, OSError) as err:
+        raise _Refused(f"--weights {weights}: {err}")
     w = None
     if args.latent is not None:
         w = torch.load(args.latent, map_location=device, weights_only=True)
@@ -170,9 +187,6 @@ def _reconstruct(args) -> int:
             raise _Refused(f"{args.latent} must hold a tensor w ending in style_dim="
                            f"{G.style_dim}")
         w = w.reshape(1, *w.shape[-2:]) if w.dim() == 3 else w.reshape(1, -1)
-    nets = encoder = prior = None
-    if args.mask is not None:
-        prior = _mask_prior(args.mask, photo.crop, preset, photo.photo.size)
     if args.pretrained is not None:
         from .pretrain import Pretrained
         try:
@@ -206,7 +220,7 @@ def _reconstruct(args) -> int:
               file=sys.stderr if warning else sys.stdout)
     rec = reconstruct(image, G, D, w=w, preset=preset, progress=not args.no_progress,
                       seed=args.seed, nets=nets, encoder=encoder, prior=prior,
-                      perceptual=PerceptualLoss("auto"), crop=photo.crop)
+                      perceptual=PerceptualLoss("auto"), crop=photo.crop, mask=mask)
     paths = save_reconstruction(rec, args.out, edits=args.edits, G=G)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +
           ", ".join(str(p.relative_to(args.out)) for p in paths.values()) + f" to {args.out}")
