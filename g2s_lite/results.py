@@ -135,7 +135,8 @@ def read(out: str | Path) -> tuple[dict, dict]:
 #: is a link to the repository's ``results/``), so a chapter opened alone, on Colab, finds them.
 COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
              "synface64_joint.depths.pt", "synface64_pretrained_joint.pt",
-             "synface64.depths.pt", "edit_synface64.json", "edit_synface64.md")
+             "synface64.depths.pt", "edit_synface64.json", "edit_synface64.md",
+             "timings_gpu.json")
 
 
 def committed(name: str) -> Path:
