@@ -18,7 +18,8 @@ everything after it inherits the blur. So a photo is prepared first:
    outside what the GAN can draw and :func:`reach_warning` says what to do instead.
 
 Cars and churches are not detected: the whole photo is used, and a foreground mask (a file
-the user gives, or the paper's parsing networks on Colab) places the prior.
+the user gives, or :func:`g2s_lite.parsing.foreground_mask` on Colab) places the prior and,
+for them, keeps the pseudo samples to the object (``reconstruct(..., mask=...)``).
 
 >>> square_box((600, 400), (100, 100, 200, 220), Framing(scale=1.0, shift=0.0))
 [90, 100, 210, 220]
