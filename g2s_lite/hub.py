@@ -20,8 +20,8 @@ that cannot get one falls back to the bundled model and says so
 Loading never unpickles code: checkpoints are read with ``torch.load(weights_only=True)``.
 
 Weights that torchvision fetches itself (LPIPS's VGG-16 backbone, the parsing net of
-:mod:`g2s_lite.parsing`) go to the torch hub cache (:func:`torch_hub_file`). The book lets
-torchvision download them only when asked to (:func:`downloads_allowed`: on Colab, or with
+:mod:`g2s_lite.parsing`) go to the torch hub cache (:func:`~g2s_lite.runtime.torch_hub_file`). The book lets
+torchvision download them only when asked to (:func:`~g2s_lite.runtime.downloads_allowed`: on Colab, or with
 ``G2S_ALLOW_DOWNLOADS=1``); otherwise they are used only when already cached.
 """
 from __future__ import annotations
@@ -31,7 +31,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -44,8 +43,6 @@ from torch import Tensor
 from .gan import Discriminator, Generator, load_stylegan2
 
 CACHE_ENV = "G2S_CACHE"
-#: Set to 1 to let torchvision download its weights off Colab (:func:`downloads_allowed`).
-DOWNLOADS_ENV = "G2S_ALLOW_DOWNLOADS"
 _PAPER_RELEASE = "https://github.com/XingangPan/GAN2Shape/releases/download/v1.0/"
 _PAPER_PARTS = tuple(_PAPER_RELEASE + f"x0{i}" for i in range(4))
 
@@ -140,20 +137,6 @@ class WeightsUnavailable(RuntimeError):
 def cache_dir() -> Path:
     """Where downloaded weights live: ``$G2S_CACHE`` or ``~/.cache/g2s_lite``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "g2s_lite")
-
-
-def torch_hub_file(file: str) -> Path:
-    """Where torchvision keeps a weights file it downloaded: the torch hub cache's
-    ``checkpoints`` folder (``$TORCH_HOME/hub/checkpoints``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / file
-
-
-def downloads_allowed() -> bool:
-    """True on Colab or when ``G2S_ALLOW_DOWNLOADS`` is set to anything but "", "0",
-    "false" or "no": only then may torchvision download weights the torch hub cache lacks
-    (the book never downloads on its own initiative elsewhere)."""
-    flag = os.environ.get(DOWNLOADS_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    return flag or "google.colab" in sys.modules
 
 
 def sha256(path: str | os.PathLike) -> str:

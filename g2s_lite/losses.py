@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .hub import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
+from .runtime import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
 
 PERCEPTUAL_KINDS = ("auto", "lpips", "ssim", "discriminator")
 _VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG-16, the LPIPS-VGG backbone

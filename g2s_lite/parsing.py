@@ -10,7 +10,7 @@ for churches' buildings, BiSeNet for faces). We do not rebuild them:
 1. :func:`segmenter` is torchvision's semantic segmentation net, DeepLabV3 with a ResNet-50
    backbone trained on COCO images with the 21 VOC labels (0 is the background). Its weights
    are a download, fetched by torchvision into the torch hub cache on Colab or with
-   ``G2S_ALLOW_DOWNLOADS=1``, the rule of LPIPS's backbone (:func:`g2s_lite.hub.downloads_allowed`);
+   ``G2S_ALLOW_DOWNLOADS=1``, the rule of LPIPS's backbone (:func:`g2s_lite.runtime.downloads_allowed`);
    elsewhere they are used only when already cached.
 2. :func:`foreground_mask` runs it the way its weights were trained: the image in [0, 1],
    normalised with ImageNet's mean and standard deviation, resized to 520 px; each pixel takes
@@ -36,7 +36,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
 
-from .hub import DOWNLOADS_ENV, WeightsUnavailable, downloads_allowed, torch_hub_file
+from .hub import WeightsUnavailable
+from .runtime import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
 from .images import to_size
 
 #: The VOC class of each category the parsing net can find (one home; 0 is the background).

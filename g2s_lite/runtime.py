@@ -16,11 +16,13 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
@@ -252,3 +254,22 @@ def joined(device: str | None = None) -> Iterator[World]:
         yield world
     finally:
         torch.distributed.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------- downloads
+#: Set to 1 to let torchvision download its weights off Colab (:func:`downloads_allowed`).
+DOWNLOADS_ENV = "G2S_ALLOW_DOWNLOADS"
+
+
+def torch_hub_file(file: str) -> Path:
+    """Where torchvision keeps a weights file it downloaded: the torch hub cache's
+    ``checkpoints`` folder (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / file
+
+
+def downloads_allowed() -> bool:
+    """True on Colab or when ``G2S_ALLOW_DOWNLOADS`` is set to anything but "", "0",
+    "false" or "no": only then may torchvision download weights the torch hub cache lacks
+    (the book never downloads on its own initiative elsewhere)."""
+    flag = os.environ.get(DOWNLOADS_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return flag or "google.colab" in sys.modules

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from g2s_lite import hub, parsing
+from g2s_lite import hub, parsing, runtime
 from g2s_lite.parsing import PARSED, foreground_mask, read_mask, segmenter
 
 
@@ -92,7 +92,7 @@ def test_the_torchvision_net_with_random_weights_gives_a_binary_mask_of_the_imag
 def _no_downloads(monkeypatch, tmp_path):
     """An empty torch hub cache, downloads off, and any attempt to download an error."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.delenv(hub.DOWNLOADS_ENV, raising=False)
+    monkeypatch.delenv(runtime.DOWNLOADS_ENV, raising=False)
 
     def refuse(*args, **kwargs):
         raise AssertionError("a download was attempted")
@@ -116,7 +116,7 @@ def test_offline_without_cached_weights_the_error_says_what_to_do_and_nothing_is
 
 def test_a_failed_download_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setenv(hub.DOWNLOADS_ENV, "1")
+    monkeypatch.setenv(runtime.DOWNLOADS_ENV, "1")
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
