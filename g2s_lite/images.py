@@ -93,21 +93,29 @@ def centre_fraction(images: Tensor, fraction: float) -> Tensor:
     return images[..., margin:margin + side, margin:margin + side]
 
 
+def open_picture(path: str | Path, what: str = "image", fix: str = "give a PNG or JPEG file"):
+    """The PIL image in the file at ``path``, read now; a missing or unreadable file raises an
+    error naming it as ``what`` and saying ``fix``."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} file at {path}")
+    try:
+        picture = Image.open(path)
+        picture.load()
+    except OSError as err:
+        raise ValueError(f"{path} is not an image PIL can read ({err}); {fix}") from None
+    return picture
+
+
 def open_rgb(source):
     """A path or a PIL image → an RGB PIL image (grey and palette repeated to three channels,
     RGBA composited onto white); a missing or unreadable file raises an error saying so."""
     from PIL import Image
 
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"no image file at {path}")
-        try:
-            source = Image.open(path)
-            source.load()
-        except OSError as err:
-            raise ValueError(f"{path} is not an image PIL can read ({err}); give a PNG or "
-                             "JPEG file") from None
+        source = open_picture(source)
     if not isinstance(source, Image.Image):
         raise TypeError(f"expected a path, a PIL image or a tensor, got {type(source).__name__}")
     if source.mode in ("RGBA", "LA", "PA") or (source.mode == "P" and

@@ -38,7 +38,7 @@ from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
 
 from .hub import WeightsUnavailable
 from .runtime import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
-from .images import to_size
+from .images import open_picture, to_size
 
 #: The VOC class of each category the parsing net can find (one home; 0 is the background).
 #: Churches and faces have none: give a mask file for them.
@@ -175,17 +175,8 @@ def read_mask(path: str | Path, crop: list[int], size: int,
         ValueError: a file that is not an image, of the wrong size, or with no object pixel
             inside the crop box.
     """
-    from PIL import Image
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no mask file at {path}")
-    try:
-        picture = Image.open(path)
-        picture.load()
-    except OSError as err:
-        raise ValueError(f"{path} is not an image PIL can read ({err}); give a PNG mask, "
-                         "white on the object") from None
+    picture = open_picture(path, "mask", "give a PNG mask, white on the object")
     width, height = picture.size
     if photo_size is not None and (width, height) != tuple(photo_size):
         raise ValueError(f"the mask {path} is {width}×{height} px but the photo is "
