@@ -408,7 +408,8 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
                         light_mvn: str | os.PathLike | None = None,
                         G: Generator | None = None, f1_d: int = 2, relative: bool = True,
                         device: torch.device | str = "cpu",
-                        registry: dict[str, Weights] | None = None):
+                        registry: dict[str, Weights] | None = None,
+                        prior: Tensor | None = None):
     """The released GAN2Shape networks (``celeba_pretrain.pth`` …) as ``(nets, encoder)``.
 
     ``nets`` are D, A, V and L (:class:`~g2s_lite.nets.Nets`) in the paper's exact layout
@@ -424,11 +425,13 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
         view_mvn, light_mvn: the released distributions (files or hub names), or None
             (means of zero).
         G, f1_d, relative: see above (the released faces: F1_d 2, relative; synface: 8).
+        prior: the depth ``S×S`` D starts at when the file holds no ``netD`` (the released
+            code then fits D to its ellipsoid, placed on the parsed mask); default: the
+            paper's ellipsoid (:func:`~g2s_lite.prior.make_prior`).
 
     Raises:
         ValueError: a file of another image size or layout, naming the file, the tensor,
-            what was expected and what was found. A file without ``netD`` (the released code
-            then fits D to the prior) leaves D fresh: start it with ``nets.depth.start_at``.
+            what was expected and what was found.
     """
     from .released import paper_encoder, paper_nets, offset_encoder
 
@@ -445,6 +448,10 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
     for field, key in RELEASED_NAMES.items():
         if key in blob:
             _fit(getattr(nets, field).net, blob[key], key, path, image_size, made_for)
+    if "netD" not in blob:
+        from .prior import make_prior
+
+        nets.depth.start_at(make_prior("ellipsoid", image_size) if prior is None else prior)
     encoder = paper_encoder(image_size)
     _fit(encoder, blob["netEnc"], "netEnc", path, image_size, made_for)
     for net in (nets.depth, nets.albedo, nets.view, nets.light, encoder):

@@ -288,3 +288,61 @@ def test_the_128_px_path_runs_one_quick_stage_on_a_real_photo(tmp_path, _threads
                       progress=False, crop=prep.crop)
     assert rec.depth.shape == (1, 128, 128) and torch.isfinite(rec.depth).all()
     assert rec.crop == prep.crop and len(rec.stages) == 1
+
+
+def test_a_file_without_depth_net_starts_d_at_the_prior(tmp_path, _threads):
+    """The released code fits D to its ellipsoid when the file has no netD; here D starts
+    exactly at the given prior (or the paper's ellipsoid), whatever the image."""
+    from g2s_lite.prior import make_prior
+
+    blob, _ = released_checkpoint(64)
+    del blob["netD"]
+    torch.save(blob, tmp_path / "no_depth.pth")
+    prior = make_prior("ellipsoid", 64, box=(10, 4, 54, 40))
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    for given, want in ((prior, prior), (None, make_prior("ellipsoid", 64))):
+        nets, _ = hub.load_gan2shape_nets(tmp_path / "no_depth.pth", 64, prior=given)
+        with torch.no_grad():
+            depth = nets.depth(image)
+        assert torch.allclose(depth, want.expand_as(depth), atol=1e-4)
+
+
+def test_the_cat_chain_of_chapter_9_runs_on_random_weights_of_the_released_layouts(tmp_path,
+                                                                                   _threads):
+    """Chapter 9's GPU cell, on random weights: a 256-px GAN framed to its centre 170/256,
+    the released nets with a prior placed on a mask, views from a released distribution,
+    the mask keeping the pseudo samples to the cat. Every piece meets the next."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from g2s_lite import photos
+    from g2s_lite.method import reconstruct
+    from g2s_lite.paper import get_preset
+    from g2s_lite.prior import box_from_mask, starting_prior
+
+    blob, _ = released_checkpoint(128)
+    torch.save(blob, tmp_path / "cat_pretrain.pth")
+    cov = torch.diag(torch.tensor([0.01, 0.04, 0.001, 0.01, 0.01, 0.0]))
+    torch.save({"mean": torch.zeros(6), "cov": cov}, tmp_path / "cat_view_mvn.pth")
+    widths = {4: 16, 8: 16, 16: 16, 32: 8, 64: 8, 128: 8, 256: 4}
+    G, D = Generator(256, 512, 8, widths).eval(), Discriminator(256, widths).eval()
+    quick = get_preset("cat128", quick=True)
+    preset = replace(quick, stages=1,
+                     step1=tuple(replace(c, steps=2) for c in quick.step1),
+                     step2=tuple(replace(c, steps=2, collect=1, batch=2) for c in quick.step2),
+                     step3=tuple(replace(c, steps=2, batch=2) for c in quick.step3),
+                     project=replace(quick.project, steps=2), use_mask=True)
+    photo = Path(__file__).parents[1] / "book" / "photos" / "chelsea.jpg"
+    cat = photos.prepare(photo, 128, "cat")
+    mask = torch.zeros(1, 1, 128, 128)
+    mask[..., 20:110, 16:112] = 1
+    prior = starting_prior(preset, box=box_from_mask(mask))
+    nets, encoder = hub.load_gan2shape_nets(tmp_path / "cat_pretrain.pth", 128, G=G, f1_d=2,
+                                            prior=prior)
+    views = hub.read_views(tmp_path / "cat_view_mvn.pth")
+    rec = reconstruct(cat.image, G, D, preset=preset.with_views(views), nets=nets,
+                      encoder=encoder, progress=False, crop=cat.crop, mask=mask)
+    assert rec.frame == 170 / 256 and rec.crop == cat.crop
+    assert torch.isfinite(rec.depth).all() and rec.depth.shape == (1, 128, 128)
+    kept = rec.stages[0].step2.masks
+    assert kept[..., :, 124:].sum() == 0  # nothing of the pseudo samples far beyond the mask
