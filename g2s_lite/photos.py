@@ -9,7 +9,8 @@ everything after it inherits the blur. So a photo is prepared first:
    ``opencv-python-headless`` wheel, so this works offline); cats have their own cascade;
 2. **crop it like the training data**: a square around the face, scaled and shifted by the
    framing of the GAN's data (:data:`FRAMINGS`: the SynFace heads fill the square from crown
-   to chin; the CelebA crops of the paper are tighter, from the brow to below the chin). The
+   to chin; the CelebA crops of the paper are tighter, from the brow to below the chin, and
+   like them a box that leaves the photo is filled by repeating its edge, :func:`cut`). The
    crop box ``[x0, y0, x1, y1]`` in the photo's pixels is kept (``Reconstruction.crop``,
    ``factors.pt``'s ``"crop"``, :func:`crop_of`) so that results can be put back
    (:func:`paste`);
@@ -41,16 +42,23 @@ from .images import centre_box, open_rgb
 class Framing:
     """How a GAN's training images frame a face, relative to a detector's face box
     (width ``w``, height ``h``): the crop is a square of side ``scale · max(w, h)`` whose
-    centre sits ``shift · max(w, h)`` below the box's centre (negative: above)."""
+    centre sits ``shift · max(w, h)`` below the box's centre (negative: above).
+
+    ``pad``: where the square leaves the photo it keeps its place and the missing part is
+    filled by repeating the photo's edge pixels, as the CelebA crops the paper's model was
+    trained on were made (Unsup3d's crop boxes, cut with replicated borders); otherwise the
+    square is moved (and if need be shrunk) to lie inside the photo."""
 
     scale: float
     shift: float
+    pad: bool = False
 
 
 #: The framing of each category's data, against OpenCV's frontal face (or cat face) box:
 #: SynFaces show the whole head (crown to chin, ears at the border); the paper's CelebA crops
 #: cut at the hairline and just below the chin; its cat crops show the whole cat face.
-FRAMINGS = {"synface": Framing(scale=1.6, shift=-0.08), "face": Framing(scale=1.3, shift=0.05),
+FRAMINGS = {"synface": Framing(scale=1.6, shift=-0.08),
+            "face": Framing(scale=1.3, shift=0.05, pad=True),
             "cat": Framing(scale=1.5, shift=0.0)}
 
 #: OpenCV's cascade of each category with a detector.
@@ -82,12 +90,17 @@ def detect(photo, category: str = "face") -> list[int] | None:
 
 def square_box(size: tuple[int, int], face: list[int], framing: Framing) -> list[int]:
     """The square crop ``[x0, y0, x1, y1]`` of the framing around ``face`` in a photo of
-    ``size = (width, height)``, moved (and if need be shrunk) to lie inside the photo."""
+    ``size = (width, height)``: moved (and if need be shrunk) to lie inside the photo, or,
+    with ``framing.pad``, where the framing puts it, even partly outside the photo."""
     width, height = size
     x0, y0, x1, y1 = face
     extent = max(x1 - x0, y1 - y0)
-    side = min(int(round(framing.scale * extent)), width, height)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + framing.shift * extent
+    if framing.pad:
+        side = int(round(framing.scale * extent))
+        left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+        return [left, top, left + side, top + side]
+    side = min(int(round(framing.scale * extent)), width, height)
     left = int(round(min(max(cx - side / 2, 0), width - side)))
     top = int(round(min(max(cy - side / 2, 0), height - side)))
     return [left, top, left + side, top + side]
@@ -115,10 +128,24 @@ def prepare(source, size: int, category: str = "face", detect_face: bool = True)
     face = detect(photo, category) if detect_face else None
     crop = (square_box(photo.size, face, FRAMINGS[category]) if face is not None
             else centre_box(photo.size))
-    square = photo.crop(tuple(crop)).resize((size, size), Image.LANCZOS)
+    square = Image.fromarray(cut(np.asarray(photo), crop)).resize((size, size), Image.LANCZOS)
     array = np.asarray(square, dtype=np.float32)
     image = torch.from_numpy(array).permute(2, 0, 1)[None] / 127.5 - 1
     return Prepared(image, crop, face, photo)
+
+
+def cut(pixels: np.ndarray, box: list[int]) -> np.ndarray:
+    """The pixels ``H×W×C`` inside ``box`` ``[x0, y0, x1, y1]``; where the box leaves the
+    picture, its edge pixels are repeated (OpenCV's ``BORDER_REPLICATE``).
+
+    >>> cut(np.arange(4).reshape(2, 2, 1), [-1, 0, 2, 1])[..., 0]
+    array([[0, 0, 1]])
+    """
+    x0, y0, x1, y1 = box
+    height, width = pixels.shape[:2]
+    rows = np.clip(np.arange(y0, y1), 0, height - 1)
+    cols = np.clip(np.arange(x0, x1), 0, width - 1)
+    return pixels[rows][:, cols]
 
 
 def crop_of(result) -> list[int] | None:

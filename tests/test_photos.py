@@ -135,3 +135,25 @@ def test_bad_inputs_end_in_one_error_line_and_exit_2_before_any_work(tmp_path, c
         assert main(["reconstruct", *argv]) == 2, what
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and what in err[0], (what, err)
+
+
+def test_the_celeba_framing_keeps_its_place_at_the_border_and_repeats_the_edge(tmp_path):
+    """A face at the photo's left edge: the CelebA framing (Unsup3d's crops, cut with
+    replicated borders) keeps the face where the data have it, centred, and fills what lies
+    left of the photo with the photo's first column; pasting back changes only the photo's
+    own pixels."""
+    edge = tmp_path / "edge.png"
+    Image.open(PORTRAIT).crop((175, 0, 512, 512)).save(edge)  # the face box starts at x 7
+    prep = photos.prepare(edge, 128, "face")
+    x0, y0, x1, y1 = prep.face
+    c = prep.crop
+    assert c[0] < 0 and c[2] - c[0] == c[3] - c[1]
+    assert abs((c[0] + c[2]) / 2 - (x0 + x1) / 2) <= 1  # centred on the face, not moved
+    pixels = np.asarray(prep.photo)
+    square = photos.cut(pixels, c)
+    assert (square[:, :-c[0]] == pixels[c[1]:c[3], :1]).all()  # the first column, repeated
+    assert (square[:, -c[0]:] == pixels[c[1]:c[3], :c[2]]).all()  # then the photo itself
+    back = photos.paste(prep.photo, prep.image, c)
+    assert back.size == prep.photo.size
+    # the SynFace framing still moves the square inside the photo
+    assert photos.prepare(edge, 64, "synface").crop[0] == 0
