@@ -160,8 +160,11 @@ def _reconstruct(args) -> int:
     preset_name = args.preset or (hub.preset_of(weights) if weights in hub.REGISTRY
                                   else "face128")
     preset = get_preset(preset_name, quick=args.quick)
-    photo = prepare(args.image, preset.image_size, preset.category,
-                    detect_face=not args.no_detect)
+    try:
+        photo = prepare(args.image, preset.image_size, preset.category,
+                        detect_face=not args.no_detect)
+    except ImportError as err:
+        raise _Refused(str(err))
     image = photo.image.to(device)
     where = (f"face found at {photo.face}" if photo.face is not None
              else "no face looked for" if args.no_detect or preset.category not in

@@ -77,6 +77,11 @@ def detect(photo, category: str = "face") -> list[int] | None:
     except ImportError as err:
         raise ImportError("finding faces needs OpenCV: pip install 'opencv-python-headless<5' "
                           "(or pass detect=False for a centre crop)") from err
+    if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 dropped the Haar cascades
+        raise ImportError(f"this OpenCV ({getattr(cv2, '__version__', '?')}) has no Haar "
+                          "cascades to find faces with: pip install "
+                          "'opencv-python-headless<5' (or pass detect=False, --no-detect, "
+                          "for a centre crop)")
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADES[category])
     grey = np.asarray(photo.convert("L"))
     side = min(grey.shape)

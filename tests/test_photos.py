@@ -157,3 +157,18 @@ def test_the_celeba_framing_keeps_its_place_at_the_border_and_repeats_the_edge(t
     assert back.size == prep.photo.size
     # the SynFace framing still moves the square inside the photo
     assert photos.prepare(edge, 64, "synface").crop[0] == 0
+
+
+def test_an_opencv_without_haar_cascades_is_named_with_its_fix(tmp_path, capsys, monkeypatch):
+    """OpenCV 5 dropped the Haar cascades: one clear line, not an AttributeError."""
+    import sys
+    import types
+
+    fake = types.ModuleType("cv2")
+    fake.__version__ = "5.0.0"
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    with pytest.raises(ImportError, match="5.0.0.*opencv-python-headless<5"):
+        photos.detect(Image.open(PORTRAIT))
+    assert main(["reconstruct", str(PORTRAIT), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--no-detect" in err[0]
