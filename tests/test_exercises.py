@@ -98,8 +98,31 @@ def test_yaw_correlation_and_paired_gap_recomputed_with_numpy():
     assert not check("7.4", (diff.mean(), diff.std(ddof=0)))
 
 
+def test_chapter_9_checks_agree_with_draws_and_with_the_method_s_own_framing():
+    """9.6 against views actually drawn by the sampler; 9.7 against the preset's frame
+    applied to an index grid the way the method applies it (generate's centre_fraction)."""
+    import torch
+
+    from g2s_lite.exercises import ch09
+    from g2s_lite.paper import PRESETS, ViewDistribution
+    from g2s_lite.pseudo import draw_views
+
+    cov = [[0.0] * 6 for _ in range(6)]
+    cov[1][1] = ch09.YAW_VARIANCE_96
+    views = draw_views(100_000, ViewDistribution((0.0,) * 6, tuple(map(tuple, cov)),
+                                                 ch09.YAW_SCALE_96),
+                       torch.Generator().manual_seed(0))
+    drawn = math.degrees(float(views[:, 1].std()))
+    assert check("9.6", round(drawn, 2)) and not check("9.6", math.sqrt(0.04) * 60)
+    frame = PRESETS["cat128"].frame
+    side = round(256 * frame)
+    margin = (256 - side) // 2
+    assert check("9.7", (margin, margin, margin + side, margin + side))
+    assert not check("9.7", (0, 0, side, side))
+
+
 def test_every_chapter_has_checks_and_unknown_ones_say_what_to_do():
-    for chapter in range(1, 8):
+    for chapter in list(range(1, 10)):
         assert checks_of(chapter), f"chapter {chapter} has no check"
     with pytest.raises(ValueError, match="solutions appendix"):
         check("1.1", 0)
