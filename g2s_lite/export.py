@@ -87,6 +87,25 @@ def textured_mesh(depth: Tensor, albedo: Tensor, renderer: Renderer | None = Non
                            visual=trimesh.visual.TextureVisuals(uv=uv, material=material))
 
 
+def mesh_view(depth: Tensor, albedo: Tensor, size: int = 420):
+    """An interactive 3D view of the textured mesh (:func:`textured_mesh`): a plotly
+    ``Mesh3d`` figure, coloured per vertex by the albedo, that turns and zooms in Jupyter,
+    in Colab and, as HTML (``fig.to_html(include_plotlyjs="cdn")``), in the built book."""
+    import plotly.graph_objects as go
+
+    mesh = textured_mesh(depth, albedo)
+    colour = ((albedo.detach().float().cpu()[0].reshape(3, -1).T + 1) / 2).clamp(0, 1).numpy()
+    x, y, z = mesh.vertices.T
+    i, j, k = mesh.faces.T
+    fig = go.Figure(go.Mesh3d(x=x, y=y, z=z, i=i, j=j, k=k, vertexcolor=colour,
+                              lighting=dict(ambient=0.7, diffuse=0.4), flatshading=False))
+    camera = dict(eye=dict(x=0.6, y=0.3, z=1.6), up=dict(x=0, y=1, z=0))
+    fig.update_layout(width=size, height=size, margin=dict(l=0, r=0, t=0, b=0),
+                      scene=dict(aspectmode="data", xaxis_visible=False, yaxis_visible=False,
+                                 zaxis_visible=False, camera=camera))
+    return fig
+
+
 def save_textured_obj(folder: str | Path, depth: Tensor, albedo: Tensor,
                       renderer: Renderer | None = None) -> Path:
     """Write ``folder/mesh.obj``, ``mesh.mtl`` and the albedo texture ``albedo.png``

@@ -5,6 +5,7 @@ import torch
 from PIL import Image
 
 from g2s_lite.__main__ import main
+from g2s_lite import export
 from g2s_lite.export import save_obj
 from g2s_lite.render import Renderer
 from conftest import smooth_depth
@@ -60,3 +61,16 @@ def test_cli_writes_its_files(tmp_path, monkeypatch, capsys):
     assert main(["reconstruct", str(tmp_path / "face.png"), "--out", str(out),
                  "--pretrained", str(tmp_path / "junk.pt")]) == 2
     assert "pretrained-nets file" in capsys.readouterr().err
+
+
+def test_the_mesh_view_has_a_vertex_per_pixel_coloured_by_the_albedo():
+    import math
+
+    depth = torch.full((1, 8, 8), 1.0)
+    albedo = torch.linspace(-1, 1, 3 * 64).reshape(1, 3, 8, 8)
+    mesh = export.mesh_view(depth, albedo).data[0]
+    assert len(mesh.x) == 64 and len(mesh.i) == 2 * 7 * 7  # two triangles per grid square
+    colour = (albedo[0].reshape(3, -1).T + 1) / 2
+    assert torch.allclose(torch.tensor(mesh.vertexcolor, dtype=torch.float32), colour)
+    # a flat depth gives a flat mesh, facing the viewer (z flipped for viewers: −1 everywhere)
+    assert all(math.isclose(z, -1.0, abs_tol=1e-6) for z in mesh.z)
