@@ -153,6 +153,23 @@ def cut(pixels: np.ndarray, box: list[int]) -> np.ndarray:
     return pixels[rows][:, cols]
 
 
+def book_photo(name: str) -> Path:
+    """A photo that ships with the package for Chapter 9 (``astronaut.jpg``,
+    ``chelsea.jpg``; provenance and licences in ``g2s_lite/data/photos/README.md``).
+
+    >>> book_photo("chelsea.jpg").name
+    'chelsea.jpg'
+    """
+    import importlib.resources
+
+    path = Path(str(importlib.resources.files("g2s_lite") / "data" / "photos" / name))
+    if not path.is_file():
+        shipped = sorted(p.name for p in path.parent.glob("*.jpg"))
+        raise FileNotFoundError(f"no photo {name!r} ships with the package; those that do: "
+                                f"{', '.join(shipped)}")
+    return path
+
+
 def crop_of(result) -> list[int] | None:
     """The crop box ``[x0, y0, x1, y1]`` of a reconstruction, of the dict in a
     ``factors.pt``, or of a ``factors.pt`` file (None when it was not made from a photo)."""

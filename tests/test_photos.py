@@ -1,6 +1,5 @@
 """Real photographs (Chapter 9): the face is found and framed, crops round-trip, results paste
 back, the out-of-reach warning, and the command line on a real portrait."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from g2s_lite.__main__ import main
 
 from conftest import tiny_preset
 
-PHOTOS = Path(__file__).parents[1] / "book" / "photos"
-PORTRAIT = PHOTOS / "astronaut.jpg"  # Eileen Collins (NASA, public domain), 512×512
+PORTRAIT = photos.book_photo("astronaut.jpg")  # Eileen Collins (NASA, public domain), 512×512
 # Where her face is (checked by eye): forehead to chin, cheek to cheek; the flag is on the
 # left of the photo (x < 130) and the uniform below y = 260.
 FACE = (180, 70, 270, 180)

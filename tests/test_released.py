@@ -265,7 +265,6 @@ def test_the_128_px_path_runs_one_quick_stage_on_a_real_photo(tmp_path, _threads
     """The portrait framed like CelebA at 128 px, the released nets (random weights) with
     their offset encoder, one stage of face128 cut to a few steps, on a narrow 128-px GAN."""
     from dataclasses import replace
-    from pathlib import Path
 
     from g2s_lite import photos
     from g2s_lite.method import reconstruct
@@ -282,7 +281,7 @@ def test_the_128_px_path_runs_one_quick_stage_on_a_real_photo(tmp_path, _threads
                      step2=tuple(replace(c, steps=2, collect=1, batch=2) for c in quick.step2),
                      step3=tuple(replace(c, steps=2, batch=2) for c in quick.step3),
                      project=replace(quick.project, steps=2))
-    photo = Path(__file__).parents[1] / "book" / "photos" / "astronaut.jpg"
+    photo = photos.book_photo("astronaut.jpg")
     prep = photos.prepare(photo, 128, "face")
     rec = reconstruct(prep.image, G, D, preset=preset, nets=nets, encoder=encoder,
                       progress=False, crop=prep.crop)
@@ -313,7 +312,6 @@ def test_the_cat_chain_of_chapter_9_runs_on_random_weights_of_the_released_layou
     the released nets with a prior placed on a mask, views from a released distribution,
     the mask keeping the pseudo samples to the cat. Every piece meets the next."""
     from dataclasses import replace
-    from pathlib import Path
 
     from g2s_lite import photos
     from g2s_lite.method import reconstruct
@@ -332,7 +330,7 @@ def test_the_cat_chain_of_chapter_9_runs_on_random_weights_of_the_released_layou
                      step2=tuple(replace(c, steps=2, collect=1, batch=2) for c in quick.step2),
                      step3=tuple(replace(c, steps=2, batch=2) for c in quick.step3),
                      project=replace(quick.project, steps=2), use_mask=True)
-    photo = Path(__file__).parents[1] / "book" / "photos" / "chelsea.jpg"
+    photo = photos.book_photo("chelsea.jpg")
     cat = photos.prepare(photo, 128, "cat")
     mask = torch.zeros(1, 1, 128, 128)
     mask[..., 20:110, 16:112] = 1
