@@ -122,11 +122,7 @@ def _object_mask(path: Path, photo, preset, device):
         if str(path) != "auto":
             return parsing.read_mask(path, photo.crop, preset.image_size,
                                      photo_size=photo.photo.size)
-        if preset.category not in parsing.PARSED:
-            raise ValueError(f"the parsing net finds {' and '.join(parsing.PARSED)} only, not "
-                             f"{preset.category}; give a mask file")
-        return parsing.foreground_mask(photo.image.to(device), preset.category,
-                                       parsing.segmenter(device), device)
+        return parsing.foreground_mask(photo.image.to(device), preset.category)
     except (OSError, ValueError, hub.WeightsUnavailable) as err:
         raise _Refused(f"--mask {path}: {err}")
 
@@ -149,7 +145,7 @@ def _reconstruct(args) -> int:
     from .losses import PerceptualLoss
     from .method import reconstruct
     from .paper import get_preset
-    from .photos import prepare, projection_error, reach, reach_warning
+    from .photos import CASCADES, prepare, projection_error, reach, reach_warning
     from .runtime import pick_device
 
     _check_inputs(args)
@@ -167,16 +163,13 @@ def _reconstruct(args) -> int:
         raise _Refused(str(err))
     image = photo.image.to(device)
     where = (f"face found at {photo.face}" if photo.face is not None
-             else "no face looked for" if args.no_detect or preset.category not in
-             ("face", "synface", "cat") else "no face found")
+             else "no face looked for" if args.no_detect or preset.category not in CASCADES
+             else "no face found")
     print(f"{args.image}: {where}; crop {photo.crop} of {photo.photo.size[0]}×"
           f"{photo.photo.size[1]} px")
-    nets = encoder = prior = mask = None
+    nets = encoder = mask = None
     if args.mask is not None:  # a bad mask is refused before the GAN is loaded
-        from .prior import box_from_mask, starting_prior
-
         mask = _object_mask(args.mask, photo, preset, device)
-        prior = starting_prior(preset, box=box_from_mask(mask))
     try:
         G, D = hub.load(weights, device=device, progress=not args.no_progress)
     except (hub.WeightsUnavailable, ValueError, OSError) as err:
@@ -192,12 +185,14 @@ def _reconstruct(args) -> int:
         w = w.reshape(1, *w.shape[-2:]) if w.dim() == 3 else w.reshape(1, -1)
     if args.pretrained is not None:
         from .pretrain import Pretrained
+        from .prior import box_from_mask, starting_prior
+
+        prior = None if mask is None else starting_prior(preset, box=box_from_mask(mask))
         try:
             start = Pretrained.load(args.pretrained, G, device)
             nets, encoder = start.starting_nets(preset, args.seed, prior), start.encoder
         except (OSError, ValueError) as err:
             raise _Refused(str(err))
-        prior = None
     if args.released is not None:
         name = str(args.released)
         mvn = {k: f"{name.removesuffix('_pretrain')}_{k}_mvn" for k in ("view", "light")}
@@ -207,22 +202,21 @@ def _reconstruct(args) -> int:
                 name, preset.image_size, mvn["view"], mvn["light"], G=G,
                 f1_d=preset.step2[0].f1_d, relative=preset.step2[0].relative, device=device)
             if mvn["view"] is not None:  # pseudo samples' views as the paper draws them
-                preset = preset.with_views(hub.read_views(mvn["view"]))
+                preset = preset.with_views(hub.read_views(mvn["view"], preset.view_scale))
         except (hub.WeightsUnavailable, ValueError, OSError) as err:
             raise _Refused(f"--released {name}: {err}")
-        prior = None
     print(f"reconstructing {args.image} with {weights} on {device}, preset {preset.name}")
     if w is None:
         w, projected = project(image, G, D, preset.project, progress=not args.no_progress,
-                               seed=args.seed)
+                               seed=args.seed, frame=preset.frame)
         error = float(projection_error(image, projected)[0])
-        own = reach(G, D, preset.project, seed=args.seed)
+        own = reach(G, D, preset.project, seed=args.seed, frame=preset.frame)
         warning = reach_warning(error, own, weights, preset.category)
         print(warning or f"projection error {error:.3f} (the GAN's own samples: up to "
                          f"{float(own.max()):.3f}): within reach",
               file=sys.stderr if warning else sys.stdout)
     rec = reconstruct(image, G, D, w=w, preset=preset, progress=not args.no_progress,
-                      seed=args.seed, nets=nets, encoder=encoder, prior=prior,
+                      seed=args.seed, nets=nets, encoder=encoder,
                       perceptual=PerceptualLoss("auto"), crop=photo.crop, mask=mask)
     paths = save_reconstruction(rec, args.out, edits=args.edits, G=G)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +

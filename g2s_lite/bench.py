@@ -3,8 +3,9 @@
 (each part: projection, steps 1–3), with the preset's full schedule or, under
 ``G2S_QUICK=1`` / ``--quick``, the quick one — with ``--layout-of celeba128`` (or another
 released GAN) on a GAN and networks of that model's exact layout with random weights, since
-the cost does not depend on the weights and nothing is then downloaded; ``python -m g2s_lite.bench batch`` the images
-per hour of :func:`~g2s_lite.method.reconstruct_batch` at several batch sizes.
+the cost does not depend on the weights and nothing is then downloaded;
+``python -m g2s_lite.bench batch`` the images per hour of
+:func:`~g2s_lite.method.reconstruct_batch` at several batch sizes.
 
 Timings live here and print figures; the tests never time anything.
 """
@@ -20,6 +21,12 @@ import torch.nn.functional as F
 from .paper import MAX_DEPTH, MIN_DEPTH
 from .render import Renderer
 from .runtime import quick_mode
+
+
+def _wait(device: str | torch.device) -> None:
+    """Let the GPU finish what was queued, so a clock reads the work and not its queueing."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
 def _inputs(size: int, batch: int, device: torch.device, seed: int = 0):
@@ -49,12 +56,10 @@ def time_render(size: int, batch: int = 16, device: str = "cpu", repeats: int = 
         step()
     times = []
     for _ in range(repeats):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        _wait(dev)
         t0 = time.perf_counter()
         step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        _wait(dev)
         times.append((time.perf_counter() - t0) * 1000)
     return {"median_ms": statistics.median(times), "min_ms": min(times)}
 
@@ -106,12 +111,10 @@ def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str
         encoder = offset_encoder(paper_encoder(the_preset.image_size), G,
                                  the_preset.step2[0].f1_d, the_preset.step2[0].relative)
     G.mean_latent()
-    if device == "cuda":
-        torch.cuda.synchronize()
+    _wait(device)
     rec = reconstruct(image, G, D, preset=the_preset, nets=nets, encoder=encoder,
                       progress=progress, seed=0)
-    if device == "cuda":
-        torch.cuda.synchronize()
+    _wait(device)
     return rec.timings
 
 
@@ -133,12 +136,10 @@ def time_batch(sizes=(1, 4, 16), preset: str = "synface64", quick: bool = False,
     for k in sizes:
         faces = SynFaces(the_preset.image_size).sample(k, seed=seed)["image"]
         ws = w.reshape(1, -1).repeat(k, 1)  # the latent does not change the cost
-        if device == "cuda":
-            torch.cuda.synchronize()
+        _wait(device)
         t0 = time.perf_counter()
         reconstruct_batch(faces, G, D, ws, the_preset, vectorize=vectorize)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        _wait(device)
         out[k] = 3600 * k / (time.perf_counter() - t0)
     return out
 

@@ -14,14 +14,15 @@ every registered file it passes (one pass serves a whole chapter).
 Hashes: where the registry knows a file's SHA-256 it is checked always; otherwise the hash
 is recorded (``sha256.json`` in the cache) the first time the file is downloaded and checked
 every time after. Nothing is downloaded unless a chapter asks for such a model, and a chapter
-that cannot get one falls back to the bundled model and says so
+that cannot get one falls back to the bundled model and says so.
 (``load(name, fallback="synface64")``).
 
 Loading never unpickles code: checkpoints are read with ``torch.load(weights_only=True)``.
 
 Weights that torchvision fetches itself (LPIPS's VGG-16 backbone, the parsing net of
-:mod:`g2s_lite.parsing`) go to the torch hub cache (:func:`~g2s_lite.runtime.torch_hub_file`). The book lets
-torchvision download them only when asked to (:func:`~g2s_lite.runtime.downloads_allowed`: on Colab, or with
+:mod:`g2s_lite.parsing`) go to the torch hub cache
+(:func:`~g2s_lite.runtime.torch_hub_file`). The book lets torchvision download them only when
+asked to (:func:`~g2s_lite.runtime.downloads_allowed`: on Colab, or with
 ``G2S_ALLOW_DOWNLOADS=1``); otherwise they are used only when already cached.
 """
 from __future__ import annotations
@@ -335,8 +336,8 @@ def read_mvn(path_or_name: str | os.PathLike, registry: dict[str, Weights] | Non
     """A released view or light distribution: ``{"mean": K, "cov": K×K}`` (K = 6 or 4).
 
     The view's rotations are in units of the ±60° range and its translations in units of
-    ±0.1 (what V's tanh gives); ``torch.distributions.MultivariateNormal(**mvn)`` draws from
-    it, as the released code draws the views of its pseudo samples (the yaw spread ×1.2).
+    ±0.1 (what V's tanh gives); :func:`read_views` makes a view distribution the pseudo
+    samples are drawn from, as the released code draws them.
     """
     path = _local(path_or_name, registry)
     blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -351,13 +352,11 @@ def read_views(path_or_name: str | os.PathLike, yaw_scale: float | None = None,
                registry: dict[str, Weights] | None = None):
     """A released view distribution as :class:`~g2s_lite.paper.ViewDistribution`, ready for
     ``preset.with_views(...)``: pseudo samples then take their views from it, as the paper's
-    do. ``yaw_scale`` defaults to the released configurations' (1.2 for faces, cats and
-    synthetic faces; 1 for the car and church file ``view_mvn``)."""
+    do. ``yaw_scale``: the preset's ``view_scale`` (None: 1.2, the faces' and cats')."""
     from .paper import VIEW_SCALE, ViewDistribution
 
     mvn = read_mvn(path_or_name, registry)
-    if yaw_scale is None:
-        yaw_scale = 1.0 if str(path_or_name) == "view_mvn" else VIEW_SCALE
+    yaw_scale = VIEW_SCALE if yaw_scale is None else yaw_scale
     try:
         return ViewDistribution(tuple(mvn["mean"].tolist()),
                                 tuple(tuple(r) for r in mvn["cov"].tolist()), yaw_scale)

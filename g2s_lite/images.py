@@ -45,6 +45,19 @@ def check_image(image: Tensor, size: int | None = None) -> Tensor:
     return image
 
 
+def check_images(images: Tensor, square: bool = False) -> Tensor:
+    """Accept a batch ``B×3×H×W`` in [−1, 1], square with ``square``, each image checked by
+    :func:`check_image`; return it or explain the problem."""
+    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        layout = "B×3×S×S" if square else "B×3×H×W"
+        raise ValueError(f"images must be {layout} in [−1, 1], got {shape}; load files with "
+                         "g2s_lite.images.load_image")
+    for one in images:
+        check_image(one, images.shape[-1] if square else None)
+    return images
+
+
 def check_mask(mask: Tensor, size: int) -> Tensor:
     """Accept an object mask ``S×S``, ``1×S×S`` or ``1×1×S×S`` with values in [0, 1] (1 on
     the object); return ``1×1×S×S`` float or explain the problem.

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .gan import Discriminator, Generator, frozen
 from .losses import PerceptualLoss, discriminator_feature_loss, photometric_l1
-from .images import centre_fraction, check_image, to_size
+from .images import centre_fraction, check_image, check_images, to_size
 from .nets import LatentEncoder, adam
 from .paper import D_BLOCKS, ProjectConfig, Step2Config
 from .pseudo import sample_pseudo
@@ -141,7 +141,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
           albedo: Tensor, light: Tensor, config: Step2Config = Step2Config(),
           renderer: Renderer | None = None, seed: int = 0, progress: bool = True,
           encoder: LatentOffsetEncoder | None = None,
-          object_mask: Tensor | None = None) -> Step2Result:
+          object_mask: Tensor | None = None, frame: float = 1.0) -> Step2Result:
     """Step 2: train the latent-offset encoder on pseudo samples, then collect projected
     samples for step 3.
 
@@ -161,6 +161,8 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
             :mod:`~g2s_lite.pretrain`); a fresh one by default.
         object_mask: the object on the canonical surface (``1×1×S×S``): pseudo samples
             count only there (:func:`~g2s_lite.pseudo.sample_pseudo`).
+        frame: the centre fraction of G's images the image shows
+            (:attr:`~g2s_lite.paper.Preset.frame`).
     """
     from tqdm.auto import tqdm, trange
 
@@ -177,11 +179,11 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     with frozen(G, D):
-        gan_image = generate(G, w, size, config.frame).detach()
+        gan_image = generate(G, w, size, frame).detach()
         for _ in trange(config.steps, desc="step 2: latent offsets", disable=not progress):
             pseudo, masks, _, _ = sample_pseudo(renderer, depth, albedo, light, config.batch,
                                                 config.views, config.lights, gen, object_mask)
-            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, config.frame)
+            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, frame)
             l1 = photometric_l1(projected, pseudo, masks)
             feat = (discriminator_feature_loss(D.features, to_size(projected, D.size),
                                                to_size(pseudo, D.size), to_size(masks, D.size),
@@ -203,7 +205,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
                 pseudo, masks, v, l = sample_pseudo(renderer, depth, albedo, light,
                                                     config.batch, config.views, config.lights,
                                                     gen, object_mask)
-                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, config.frame)
+                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, frame)
                 for k, x in zip(out, (projected, pseudo, masks, v, l, offset)):
                     out[k].append(x)
     return Step2Result(encoder=encoder, history=history,
@@ -223,7 +225,7 @@ def latent_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05)
 def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             config: ProjectConfig = ProjectConfig(), mask: Tensor | None = None,
             perceptual: PerceptualLoss | None = None, seed: int = 0,
-            progress: bool = True) -> tuple[Tensor, Tensor]:
+            progress: bool = True, frame: float = 1.0) -> tuple[Tensor, Tensor]:
     """Find w whose GAN image matches ``image``.
 
     Loss: masked L1 + λ·(discriminator-feature L1 over four blocks when ``D`` is given,
@@ -242,6 +244,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
         perceptual: used when ``D`` is None (default ``PerceptualLoss()``).
         seed: seeds the w-noise.
         progress: show a progress bar.
+        frame: the centre fraction of G's images the image shows, the only part compared
+            (:attr:`~g2s_lite.paper.Preset.frame`).
 
     Returns:
         (w ``B×style_dim`` or ``B×n_latent×style_dim``, its image ``B×3×S×S``).
@@ -250,11 +254,7 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
 
     if isinstance(image, Tensor) and image.dim() == 3:
         image = image[None]
-    if not isinstance(image, Tensor) or image.dim() != 4 or image.shape[1] != 3:
-        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"project: image must be B×3×H×W in [−1, 1], got {shape}")
-    for one in image:
-        check_image(one)
+    image = check_images(image)
     steps = config.steps
     size, device = image.shape[-1], image.device
     target = to_size(image, G.size)
@@ -280,8 +280,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             strength = spread * config.noise * max(0.0, 1 - t / config.noise_ramp) ** 2
             w_in = w + strength * torch.randn(w.shape, generator=gen, device=device)
             fake = G.synthesis(w_in, noise_mode="const")
-            if config.frame < 1:  # compare what the data show of G's image
-                fake = to_size(centre_fraction(fake, config.frame), G.size)
+            if frame < 1:  # compare what the data show of G's image
+                fake = to_size(centre_fraction(fake, frame), G.size)
             loss = photometric_l1(fake, target, mask_g)
             if D is not None:
                 loss = loss + config.lam_perc * discriminator_feature_loss(
@@ -292,5 +292,5 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             loss.backward()
             opt.step()
         with torch.no_grad():
-            reconstruction = generate(G, w, size, config.frame)
+            reconstruction = generate(G, w, size, frame)
     return w.detach(), reconstruction

@@ -83,8 +83,14 @@ def discriminator_feature_loss(features: Callable[[Tensor, int], list[Tensor]], 
     """
     with torch.no_grad():
         real = features(target, n_blocks)
-    fake = features(pred, n_blocks)
-    total = pred.new_zeros(())
+    return feature_l1(features(pred, n_blocks), real, mask)
+
+
+def feature_l1(fake: list[Tensor], real: list[Tensor], mask: Tensor | None = None) -> Tensor:
+    """Sum over feature maps of the masked L1 between ``fake`` and ``real`` (lists of
+    ``B×C×h×w``, one per block), ``mask`` (``B×1×H×W``) average-pooled to each map's size:
+    :func:`discriminator_feature_loss` once the features are computed."""
+    total = fake[0].new_zeros(())
     for f, r in zip(fake, real):
         w = None
         if mask is not None:

@@ -21,7 +21,6 @@ import copy
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .gan import Discriminator, Generator
@@ -118,7 +117,7 @@ def run_stage(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, n
             canonical = renderer.unwarp_image(mask.to(image), s1.depth, s1.view) > 0.5
             canonical = canonical.to(image.dtype)
         s2 = step2(image, w, G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
-                   progress, encoder=encoder, object_mask=canonical)
+                   progress, encoder=encoder, object_mask=canonical, frame=preset.frame)
     h3: list[dict[str, float]] = []
     if step3_too:
         with timed(timings, "step3"):
@@ -204,7 +203,8 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
     timings: dict[str, float] = {}
     if w is None:
         with timed(timings, "project"):
-            w, _ = project(image, G, D, preset.project, progress=progress, seed=seed)
+            w, _ = project(image, G, D, preset.project, progress=progress, seed=seed,
+                           frame=preset.frame)
     w = w.to(G.device)
     if mask is not None:
         mask = check_mask(mask, preset.image_size).to(G.device)
@@ -264,13 +264,14 @@ def _step1_batch(images, depth, view, nets: Nets, c1, perceptual, renderer) -> N
         opt.step()
 
 
-def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, vectorize):
+def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, vectorize,
+                 frame):
     """Step 2 (:func:`~g2s_lite.invert.step2`) on K images at once, each with a fresh
     encoder seeded as its own run's; returns each image's (projected, masks)."""
     from .gan import frozen
     from .images import to_size
     from .invert import add_offset, generate, make_encoder
-    from .losses import _masked_mean, _weights, photometric_l1
+    from .losses import feature_l1, photometric_l1
     from .pseudo import sample_pseudo
 
     k, size, device = len(images), images.shape[-1], images.device
@@ -292,10 +293,10 @@ def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, ve
         if relative:
             e = e - E(gan_images).repeat_interleave(c2.batch, 0)
         offset = G.mapping(center + e, start) - G.mapping(center, start)
-        return pseudo, masks, generate(G, add_offset(rows, offset), size, c2.frame), offset
+        return pseudo, masks, generate(G, add_offset(rows, offset), size, frame), offset
 
     with frozen(G, D):
-        gan_images = generate(G, ws, size, c2.frame).detach()
+        gan_images = generate(G, ws, size, frame).detach()
         for _ in range(c2.steps):
             pseudo, masks, projected, offset = sample()
             small = [to_size(t, D.size) for t in (projected, pseudo, masks)] if D else None
@@ -306,11 +307,9 @@ def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, ve
 
             def loss(i, projected, pseudo, masks, offset):
                 feat = projected.new_zeros(())
-                if D is not None:
-                    for f, r in zip(fake, real):
-                        f, r = f.chunk(k)[i], r.chunk(k)[i]
-                        w = F.adaptive_avg_pool2d(small[2].chunk(k)[i], f.shape[-2:])
-                        feat = feat + _masked_mean((f - r).abs(), _weights(w, f))
+                if D is not None:  # image i's rows of the features computed for all K
+                    feat = feature_l1([f.chunk(k)[i] for f in fake],
+                                      [r.chunk(k)[i] for r in real], small[2].chunk(k)[i])
                 return (photometric_l1(projected, pseudo, masks) + feat
                         + c2.lam_offset * offset.pow(2).mean())
 
@@ -421,7 +420,7 @@ def reconstruct_batch(images: Tensor, G: Generator, D: Discriminator | None, ws:
         with torch.no_grad():
             albedo, light = nets.albedo(images), nets.light(images)
         samples = _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, at,
-                               vectorize)
+                               vectorize, preset.frame)
         _step3_batch(images, samples, nets, c3, perceptual, renderer, at)
     out = factors(nets, images, renderer)
     return [Factors(**{name: t[i:i + 1] for name, t in vars(out).items()}) for i in range(k)]

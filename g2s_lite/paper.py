@@ -109,7 +109,8 @@ class ViewRanges:
 PSEUDO_VIEWS = ViewRanges(pitch=15.0, yaw=40.0, roll=5.0, tx=0.01, ty=0.01)
 
 #: How much the released code widens the yaw of the views it draws from a view distribution
-#: (``view_scale: 1.2`` in its face, cat and synface configurations; cars and churches: 1).
+#: (``view_scale: 1.2`` in its face, cat and synface configurations; cars and churches: 1,
+#: :attr:`Preset.view_scale`).
 VIEW_SCALE = 1.2
 
 
@@ -180,8 +181,6 @@ class Step2Config:
     #: view distribution (:meth:`Preset.with_views`)
     views: ViewRanges | ViewDistribution = PSEUDO_VIEWS
     lights: LightRanges = SYNFACE_LIGHTS
-    #: the centre fraction of G's images that the data show (:attr:`Preset.frame`)
-    frame: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -210,8 +209,6 @@ class ProjectConfig:
     noise: float = 0.05  #: initial w-noise, in units of the spread of w
     noise_ramp: float = 0.75  #: fraction of the steps over which that noise decays to 0
     w_plus: bool = False  #: optimise one w per layer (W+) instead of one w (W)
-    #: the centre fraction of G's images that the data show (:attr:`Preset.frame`)
-    frame: float = 1.0
 
 
 # ============================================================================ presets
@@ -242,10 +239,13 @@ class Preset:
     use_mask: bool = False
     #: the released configuration's ``crop``: its images were centre-cropped to this many
     #: pixels (of :data:`CROP_OF`) before resizing, the SynFace and cat framing; None: no
-    #: crop. :func:`framed` carries it into the schedules as :attr:`frame`.
+    #: crop. The method reads it as :attr:`frame`.
     crop: int | None = None
     #: the prior's rim and background depth where the configuration changes it (church: 1.0)
     prior_far: float = PRIOR_FAR
+    #: the released configuration's ``view_scale``: how much a view drawn from its view
+    #: distribution has its yaw widened (faces, cats, BFM faces: 1.2; cars, churches: 1)
+    view_scale: float = VIEW_SCALE
 
     @property
     def base_name(self) -> str:
@@ -290,14 +290,6 @@ class Preset:
 CROP_OF = 256
 
 
-def framed(preset: Preset, crop: int) -> Preset:
-    """``preset`` with the released ``crop`` (pixels of :data:`CROP_OF`), also set in the
-    projection's and step 2's schedules as the fraction of G's images they keep."""
-    preset = replace(preset, crop=crop)
-    return replace(preset, project=replace(preset.project, frame=preset.frame),
-                   step2=tuple(replace(c, frame=preset.frame) for c in preset.step2))
-
-
 def _synface64() -> Preset:
     """Synthetic faces at 64 px: one stage (the paper), narrow nets and the seated prior
     (the book, for a CPU and for SynFaces)."""
@@ -321,26 +313,27 @@ def _released_synface() -> Preset:
     """The released ``configs/synface.yml`` with the paper's widths: BFM faces at 64 px (the
     128-px GAN's images cropped to 170 of 256 and resized), one stage, F1_d 8."""
     s1, s2, s3 = Step1Config(steps=500), Step2Config(steps=500), Step3Config(steps=200)
-    return framed(Preset("synface", 64, stages=1, step1=(s1, s1), step2=(s2, s2),
-                         step3=(s3, s3), flip=(True,), category="synface"), 170)
+    return Preset("synface", 64, stages=1, step1=(s1, s1), step2=(s2, s2), step3=(s3, s3),
+                  flip=(True,), category="synface", crop=170)
 
 
 def _cat128() -> Preset:
     """The released ``configs/cat.yml``: the face schedule on cat faces cropped to 170 of
     256."""
-    return framed(replace(_face128(), name="cat128", category="cat"), 170)
+    return replace(_face128(), name="cat128", category="cat", crop=170)
 
 
 def _object128(name: str, prior_far: float = PRIOR_FAR) -> Preset:
     """The released ``configs/car.yml`` and ``church.yml``: four longer stages, no symmetry,
-    batch 8, absolute latent offsets (``relative_enc: false``) and the object masked."""
+    batch 8, absolute latent offsets (``relative_enc: false``), the object masked and the
+    drawn views' yaw not widened (no ``view_scale``)."""
     s2 = dict(f1_d=2, lights=FACE_LIGHTS, batch=8, relative=False)
     return Preset(name, 128, stages=4,
                   step1=(Step1Config(steps=700), Step1Config(steps=200)),
                   step2=(Step2Config(steps=700, **s2), Step2Config(steps=500, **s2)),
                   step3=(Step3Config(steps=600, batch=8), Step3Config(steps=400, batch=8)),
                   flip=(False,), category=name.removesuffix("128"), use_mask=True,
-                  prior_far=prior_far)
+                  prior_far=prior_far, view_scale=1.0)
 
 
 #: The named presets: the book's synthetic faces at 64 px, and one per released configuration

@@ -38,7 +38,7 @@ from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
 
 from .hub import WeightsUnavailable
 from .runtime import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
-from .images import open_picture, to_size
+from .images import check_images, open_picture, to_size
 
 #: The VOC class of each category the parsing net can find (one home; 0 is the background).
 #: Churches and faces have none: give a mask file for them.
@@ -81,19 +81,6 @@ def segmenter(device: torch.device | str = "cpu",
                                  f"can be reached (e.g. Colab), or give a mask file (--mask)"
                                  ) from err
     return model.eval().to(device)
-
-
-def _check_images(image: Tensor) -> None:
-    if not isinstance(image, Tensor) or image.dim() != 4 or image.shape[1] != 3:
-        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"image must be a B×3×S×S tensor, got {shape}; load files with "
-                         "g2s_lite.images.load_image")
-    if image.shape[-1] != image.shape[-2]:
-        raise ValueError(f"image must be square, got {image.shape[-2]}×{image.shape[-1]}; "
-                         "crop it first (photos.prepare does)")
-    if image.min() < -1.0 - 1e-3 or image.max() > 1.0 + 1e-3:
-        raise ValueError(f"image values must lie in [−1, 1], got [{image.min().item():.3f}, "
-                         f"{image.max().item():.3f}]; map [0, 1] images with x·2 − 1")
 
 
 def _check_category(category: str) -> int:
@@ -139,7 +126,7 @@ def foreground_mask(image: Tensor, category: str, model: nn.Module | None = None
         WeightsUnavailable: from :func:`segmenter`, when ``model`` is None.
     """
     index = _check_category(category)
-    _check_images(image)
+    check_images(image, square=True)
     device = image.device if device is None else torch.device(device)
     if model is None:
         model = segmenter(device)

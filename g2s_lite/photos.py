@@ -213,16 +213,18 @@ def projection_error(image: Tensor, projected: Tensor) -> Tensor:
     return (image - projected).abs().flatten(1).mean(1)
 
 
-def reach(G, D, config, n: int = 4, seed: int = 0, progress: bool = False) -> Tensor:
+def reach(G, D, config, n: int = 4, seed: int = 0, progress: bool = False,
+          frame: float = 1.0) -> Tensor:
     """The projection errors (``n``) the projection schedule ``config`` leaves on ``n`` of
-    the GAN's own samples: what it reaches on images it can certainly draw."""
+    the GAN's own samples, framed like the data (``frame``, the preset's): what it reaches
+    on images it can certainly draw."""
     from .invert import generate, project
 
     with torch.no_grad():
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, G.style_dim, generator=gen).to(G.device)
-        samples = generate(G, G.mapping(z), frame=config.frame)
-    _, projected = project(samples, G, D, config, seed=seed, progress=progress)
+        samples = generate(G, G.mapping(z), frame=frame)
+    _, projected = project(samples, G, D, config, seed=seed, progress=progress, frame=frame)
     return projection_error(samples, projected)
 
 

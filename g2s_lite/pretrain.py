@@ -117,8 +117,7 @@ class Pretrained:
 
     def to(self, device: torch.device | str) -> "Pretrained":
         """The nets and the encoder moved to ``device`` (in place); returns them."""
-        for name in NET_NAMES:
-            getattr(self.nets, name).to(device)
+        self.nets.to(device)
         self.encoder.to(device)
         return self
 
@@ -239,7 +238,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     perceptual = perceptual or PerceptualLoss()
     ws = training_latents(G, config.images, config.seed)
     with torch.no_grad():
-        images = generate(G, ws, size, preset.step2[0].frame)
+        images = generate(G, ws, size, preset.frame)
     nets = Nets.create(size, preset.nf, config.seed, G.device, prior=starting_prior(preset))
     encoder = None
     if world.size > 1:  # every process's copy starts the same (a visit would seed its own)

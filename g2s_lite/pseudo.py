@@ -91,7 +91,8 @@ def draw_views(n: int, views: ViewDistribution, generator: torch.Generator | Non
 
 
 def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
-                  lights: Tensor, background: float = 1.0) -> tuple[Tensor, Tensor]:
+                  lights: Tensor, background: float = 1.0,
+                  warped_depth: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Pseudo samples: the current shape and albedo rendered under random views and lights.
 
     They look wrong where the shape is wrong — stretched at silhouettes, holes where the
@@ -113,11 +114,13 @@ def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
         raise ValueError(f"give one light per view: {views.shape[0]} views, "
                          f"{lights.shape[0]} lights")
     depth = depth.reshape(1, *depth.shape[-2:])
-    return renderer.render(depth, albedo, lights, views, background=background)
+    return renderer.render(depth, albedo, lights, views, background=background,
+                           warped_depth=warped_depth)
 
 
 def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
-                  views: ViewRanges | ViewDistribution = PSEUDO_VIEWS, lights: LightRanges = SYNFACE_LIGHTS,
+                  views: ViewRanges | ViewDistribution = PSEUDO_VIEWS,
+                  lights: LightRanges = SYNFACE_LIGHTS,
                   generator: torch.Generator | None = None, object_mask: Tensor | None = None
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``n`` pseudo samples of the factors: random views (uniform in ``views``, or drawn from
@@ -133,9 +136,11 @@ def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int
     v = sample_views(n, views, generator).to(depth)
     l = sample_lights(n, light.detach().cpu()[0, :2], lights, generator).to(depth)
     with torch.no_grad():
-        images, masks = render_pseudo(renderer, depth, albedo, v, l)
+        depth = depth.reshape(1, *depth.shape[-2:])
+        warped = renderer.warp_depth(depth, v)  # rasterized once: the object's mask rides it too
+        images, masks = render_pseudo(renderer, depth, albedo, v, l, warped_depth=warped)
         if object_mask is not None:
             seen, _ = renderer.warp_image(object_mask.expand(n, -1, -1, -1), depth, v,
-                                          background=0.0, mode="nearest")
+                                          background=0.0, warped_depth=warped, mode="nearest")
             masks = masks * seen
     return images, masks, v, l

@@ -465,7 +465,8 @@ class Renderer:
         return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
 
     def render(self, depth: Tensor, albedo: Tensor, light: Tensor, view: Tensor,
-               background: float | Tensor = 1.0) -> tuple[Tensor, Tensor]:
+               background: float | Tensor = 1.0,
+               warped_depth: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Φ(d, a, v, l): the image of canonical depth and albedo under a light and a view.
 
         Args:
@@ -474,6 +475,7 @@ class Renderer:
             light: ``B×4`` (ambient, diffuse, dx, dy).
             view: ``B×6`` (rx, ry, rz, tx, ty, tz).
             background: value for pixels no surface covers after the warp.
+            warped_depth: ``warp_depth(depth, view)`` if already computed.
 
         Returns:
             (image ``B×3×H×W`` in [-1, 1], valid mask ``B×1×H×W``). At the identity view the
@@ -482,7 +484,8 @@ class Renderer:
         depth, albedo, light, view = self._broadcast(depth=depth, albedo=albedo,
                                                      light=light, view=view)
         texture = self.shade(albedo, self.normals(depth), light)
-        image, valid = self.warp_image(texture, depth, view, background=background)
+        image, valid = self.warp_image(texture, depth, view, background=background,
+                                       warped_depth=warped_depth)
         return image.clamp(-1.0, 1.0), valid  # bilinear round-off can step past ±1
 
     def yaw_sweep(self, depth: Tensor, albedo: Tensor, light: Tensor, n: int = 9,

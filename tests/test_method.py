@@ -146,11 +146,10 @@ def test_a_framed_preset_shows_step2_and_the_gan_route_only_the_centre_of_gs_ima
     from g2s_lite import edit
     from g2s_lite.images import centre_fraction, to_size
     from g2s_lite.invert import add_offset
-    from g2s_lite.paper import framed
 
     G, D = gan
-    preset = framed(tiny_preset(), 128)  # half of G's side
-    assert preset.frame == 0.5 and preset.project.frame == 0.5 and preset.step2[1].frame == 0.5
+    preset = tiny_preset(crop=128)  # half of G's side
+    assert preset.frame == 0.5
     rec = reconstruct(image, G, D, w=G.mean_latent(), preset=preset, progress=False)
     s2 = rec.stages[0].step2
     with torch.no_grad():
