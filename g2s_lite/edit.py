@@ -63,6 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .nets import NET_NAMES
 from .paper import ROTATION_RANGE_DEG
 from .render import Renderer, light_direction, rotation_matrix
 
@@ -314,7 +315,7 @@ def keep(rec, path: str | Path, **meta) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"factors": {k: getattr(rec, k).detach().cpu() for k in KEPT_FACTORS},
              "nets": {k: getattr(rec.nets, k).state_dict()
-                      for k in ("depth", "albedo", "view", "light")},
+                      for k in NET_NAMES},
              "encoder": rec.encoder.state_dict(), "timings": rec.timings, "meta": meta}
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)

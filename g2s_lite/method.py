@@ -27,7 +27,7 @@ from .gan import Discriminator, Generator
 from .images import check_mask, load_image
 from .invert import LatentOffsetEncoder, Step2Result, project, step2
 from .losses import PerceptualLoss
-from .nets import Nets, Stacked, adam
+from .nets import NET_NAMES, Nets, Stacked, adam
 from .paper import Preset, get_preset
 from .prior import box_from_mask, starting_prior
 from .refine import Step1Result, step1, step3
@@ -410,7 +410,7 @@ def reconstruct_batch(images: Tensor, G: Generator, D: Discriminator | None, ws:
     each = [Nets.create(preset.image_size, preset.nf, s, G.device, prior=starting_prior(preset))
             for s in seeds]
     nets = Nets(*(Stacked([getattr(n, name) for n in each], vectorize)
-                  for name in ("depth", "albedo", "view", "light")))
+                  for name in NET_NAMES))
     for stage in range(preset.stages):
         c1, c2, c3 = preset.for_stage(stage)
         at = [s + stage for s in seeds]

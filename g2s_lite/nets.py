@@ -22,7 +22,7 @@ GroupNorm uses 4 channels per group at every width, as the paper's networks do.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn
@@ -298,14 +298,18 @@ class Nets:
         return nets
 
     def parameters(self) -> list[nn.Parameter]:
-        return [p for net in (self.depth, self.albedo, self.view, self.light)
-                for p in net.parameters()]
+        return [p for name in NET_NAMES for p in getattr(self, name).parameters()]
 
     def to(self, device: torch.device | str) -> "Nets":
         """Move the four nets to ``device`` (in place, as ``nn.Module.to``); returns self."""
-        for net in (self.depth, self.albedo, self.view, self.light):
-            net.to(device)
+        for name in NET_NAMES:
+            getattr(self, name).to(device)
         return self
+
+
+#: The four nets' names, in the order of :class:`Nets`' fields: the one list every module
+#: (files on disk, stacking, the released files' keys) reads.
+NET_NAMES = tuple(f.name for f in fields(Nets))
 
 
 # ----------------------------------------------------------------------------- several images

@@ -29,7 +29,7 @@ import copy
 import os
 import pickle
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -40,15 +40,12 @@ from .gan import Discriminator, Generator
 from .invert import LatentOffsetEncoder, generate, make_encoder
 from .losses import PerceptualLoss
 from .method import run_stage
-from .nets import Nets
+from .nets import NET_NAMES, Nets
 from .paper import Preset, Step3Config, get_preset, quick_length
 from .prior import starting_prior
 from .refine import step3_loss, step3_optimizer
 from .render import Renderer
 from .runtime import SOLO, World, seeded
-
-#: The fields of :class:`~g2s_lite.nets.Nets`, as they are stored in a file.
-NET_NAMES = tuple(f.name for f in fields(Nets))
 
 #: Truncation ψ of the training samples: typical faces, as the paper's training faces are
 #: dataset images, not the GAN's rare extremes.

@@ -55,15 +55,21 @@ def test_init_depth_to_prior_reaches_the_prior():
 
 
 def test_stacked_nets_are_each_copy_on_its_own_rows():
-    """K copies used as one: the outputs and the gradients each copy would have alone (bit
-    for bit image by image; vectorised, up to rounding, which GroupNorm's small groups
-    amplify in the gradients of the first layers to ~1e-3 of their size)."""
+    """K copies used as one: the outputs and the gradients each copy would have alone — bit
+    for bit image by image; vectorised, to rounding. The vectorised check runs in float64:
+    in float32 the grouped convolution adds in another order, and the gradients of the
+    biases in front of a GroupNorm (nearly cancelled by its mean: 4 channels a group) come
+    out with relative differences from 1e-5 to a few percent depending on the seed and
+    torch's kernels, which says nothing about the stacking. In float64 they agree to ~1e-14.
+    """
     from g2s_lite.nets import Stacked
 
-    x = torch.randn(6, 3, 64, 64)
-    for vectorize, tol, grad_tol in ((False, 0.0, 0.0), (True, 1e-5, 1e-2)):
-        copies = [AlbedoNet(64, 8) for _ in range(3)]
-        alone = [AlbedoNet(64, 8) for _ in range(3)]
+    torch.manual_seed(0)
+    for vectorize, dtype, tol, grad_tol in ((False, torch.float32, 0.0, 0.0),
+                                            (True, torch.float64, 1e-12, 1e-10)):
+        x = torch.randn(6, 3, 64, 64, dtype=dtype)
+        copies = [AlbedoNet(64, 8).to(dtype) for _ in range(3)]
+        alone = [AlbedoNet(64, 8).to(dtype) for _ in range(3)]
         for a, c in zip(alone, copies):
             a.load_state_dict(c.state_dict())
         out = Stacked(copies, vectorize)(x)
