@@ -208,9 +208,9 @@ def _reconstruct(args) -> int:
     print(f"reconstructing {args.image} with {weights} on {device}, preset {preset.name}")
     if w is None:
         w, projected = project(image, G, D, preset.project, progress=not args.no_progress,
-                               seed=args.seed, frame=preset.frame)
+                               seed=args.seed, gan_crop=preset.gan_crop)
         error = float(projection_error(image, projected)[0])
-        own = reach(G, D, preset.project, seed=args.seed, frame=preset.frame)
+        own = reach(G, D, preset.project, seed=args.seed, gan_crop=preset.gan_crop)
         warning = reach_warning(error, own, weights, preset.category)
         print(warning or f"projection error {error:.3f} (the GAN's own samples: up to "
                          f"{float(own.max()):.3f}): within reach",

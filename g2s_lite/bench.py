@@ -106,7 +106,7 @@ def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str
         G, D = random_released(layout_of, device)
         with torch.no_grad():
             image = generate(G, G.mapping(torch.randn(1, 512, device=device)),
-                             the_preset.image_size, the_preset.frame)
+                             the_preset.image_size, the_preset.gan_crop)
         nets = paper_nets(the_preset.image_size)
         encoder = offset_encoder(paper_encoder(the_preset.image_size), G,
                                  the_preset.step2[0].f1_d, the_preset.step2[0].relative)

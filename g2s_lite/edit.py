@@ -226,9 +226,9 @@ def gan_route(rec, rendered: Tensor, G) -> Tensor:
                          'this reconstruction kept none; reconstruct with method.reconstruct')
     size = rendered.shape[-1]
     with torch.no_grad():
-        frame = getattr(rec, "frame", 1.0)
-        gan_image = generate(G, rec.w, size, frame)
-        out, _ = invert_pseudo(rec.encoder, G, rec.w, rendered.to(G.device), gan_image, frame)
+        gan_crop = getattr(rec, "gan_crop", 1.0)
+        gan_image = generate(G, rec.w, size, gan_crop)
+        out, _ = invert_pseudo(rec.encoder, G, rec.w, rendered.to(G.device), gan_image, gan_crop)
     return out
 
 

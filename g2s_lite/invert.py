@@ -39,12 +39,12 @@ from .render import Renderer
 from .runtime import seeded
 
 # ----------------------------------------------------------------------------- helpers
-def generate(G: Generator, w: Tensor, size: int | None = None, frame: float = 1.0) -> Tensor:
+def generate(G: Generator, w: Tensor, size: int | None = None, gan_crop: float = 1.0) -> Tensor:
     """G's image of ``w`` (``B×style_dim`` or ``B×n_latent×style_dim``) with the stored
-    noise maps, clamped to [−1, 1], its centre ``frame`` kept (the data's framing, see
-    :attr:`~g2s_lite.paper.Preset.frame`) and resized to ``size`` (None: G's size):
+    noise maps, clamped to [−1, 1], its centre ``gan_crop`` kept (the data's framing, see
+    :attr:`~g2s_lite.paper.Preset.gan_crop`) and resized to ``size`` (None: G's size):
     ``B×3×size×size``."""
-    image = centre_fraction(G.synthesis(w, noise_mode="const").clamp(-1, 1), frame)
+    image = centre_fraction(G.synthesis(w, noise_mode="const").clamp(-1, 1), gan_crop)
     return to_size(image, size or G.size)
 
 
@@ -99,16 +99,16 @@ class LatentOffsetEncoder(nn.Module):
 
 
 def invert_pseudo(encoder: LatentOffsetEncoder, G: Generator, w: Tensor, pseudo: Tensor,
-                  gan_image: Tensor, frame: float = 1.0) -> tuple[Tensor, Tensor]:
+                  gan_image: Tensor, gan_crop: float = 1.0) -> tuple[Tensor, Tensor]:
     """Projected samples G(w + E-offset) of ``pseudo`` (``B×3×S×S``) for the image whose
-    latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``), framed by ``frame``
+    latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``), framed by ``gan_crop``
     (:func:`generate`).
 
     Returns:
         (projected ``B×3×S×S`` in [−1, 1], offsets ``B×style_dim``).
     """
     offset = encoder(pseudo, gan_image, G)
-    return generate(G, add_offset(w, offset), pseudo.shape[-1], frame), offset
+    return generate(G, add_offset(w, offset), pseudo.shape[-1], gan_crop), offset
 
 
 # ----------------------------------------------------------------------------- step 2
@@ -141,7 +141,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
           albedo: Tensor, light: Tensor, config: Step2Config = Step2Config(),
           renderer: Renderer | None = None, seed: int = 0, progress: bool = True,
           encoder: LatentOffsetEncoder | None = None,
-          object_mask: Tensor | None = None, frame: float = 1.0) -> Step2Result:
+          object_mask: Tensor | None = None, gan_crop: float = 1.0) -> Step2Result:
     """Step 2: train the latent-offset encoder on pseudo samples, then collect projected
     samples for step 3.
 
@@ -161,8 +161,8 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
             :mod:`~g2s_lite.pretrain`); a fresh one by default.
         object_mask: the object on the canonical surface (``1×1×S×S``): pseudo samples
             count only there (:func:`~g2s_lite.pseudo.sample_pseudo`).
-        frame: the centre fraction of G's images the image shows
-            (:attr:`~g2s_lite.paper.Preset.frame`).
+        gan_crop: the centre fraction of G's images the image shows
+            (:attr:`~g2s_lite.paper.Preset.gan_crop`).
     """
     from tqdm.auto import tqdm, trange
 
@@ -179,11 +179,11 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     with frozen(G, D):
-        gan_image = generate(G, w, size, frame).detach()
+        gan_image = generate(G, w, size, gan_crop).detach()
         for _ in trange(config.steps, desc="step 2: latent offsets", disable=not progress):
             pseudo, masks, _, _ = sample_pseudo(renderer, depth, albedo, light, config.batch,
                                                 config.views, config.lights, gen, object_mask)
-            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, frame)
+            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, gan_crop)
             l1 = photometric_l1(projected, pseudo, masks)
             feat = (discriminator_feature_loss(D.features, to_size(projected, D.size),
                                                to_size(pseudo, D.size), to_size(masks, D.size),
@@ -205,7 +205,7 @@ def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth
                 pseudo, masks, v, l = sample_pseudo(renderer, depth, albedo, light,
                                                     config.batch, config.views, config.lights,
                                                     gen, object_mask)
-                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, frame)
+                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, gan_crop)
                 for k, x in zip(out, (projected, pseudo, masks, v, l, offset)):
                     out[k].append(x)
     return Step2Result(encoder=encoder, history=history,
@@ -225,7 +225,7 @@ def latent_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05)
 def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             config: ProjectConfig = ProjectConfig(), mask: Tensor | None = None,
             perceptual: PerceptualLoss | None = None, seed: int = 0,
-            progress: bool = True, frame: float = 1.0) -> tuple[Tensor, Tensor]:
+            progress: bool = True, gan_crop: float = 1.0) -> tuple[Tensor, Tensor]:
     """Find w whose GAN image matches ``image``.
 
     Loss: masked L1 + λ·(discriminator-feature L1 over four blocks when ``D`` is given,
@@ -244,8 +244,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
         perceptual: used when ``D`` is None (default ``PerceptualLoss()``).
         seed: seeds the w-noise.
         progress: show a progress bar.
-        frame: the centre fraction of G's images the image shows, the only part compared
-            (:attr:`~g2s_lite.paper.Preset.frame`).
+        gan_crop: the centre fraction of G's images the image shows, the only part compared
+            (:attr:`~g2s_lite.paper.Preset.gan_crop`).
 
     Returns:
         (w ``B×style_dim`` or ``B×n_latent×style_dim``, its image ``B×3×S×S``).
@@ -280,8 +280,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             strength = spread * config.noise * max(0.0, 1 - t / config.noise_ramp) ** 2
             w_in = w + strength * torch.randn(w.shape, generator=gen, device=device)
             fake = G.synthesis(w_in, noise_mode="const")
-            if frame < 1:  # compare what the data show of G's image
-                fake = to_size(centre_fraction(fake, frame), G.size)
+            if gan_crop < 1:  # compare what the data show of G's image
+                fake = to_size(centre_fraction(fake, gan_crop), G.size)
             loss = photometric_l1(fake, target, mask_g)
             if D is not None:
                 loss = loss + config.lam_perc * discriminator_feature_loss(
@@ -292,5 +292,5 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             loss.backward()
             opt.step()
         with torch.no_grad():
-            reconstruction = generate(G, w, size, frame)
+            reconstruction = generate(G, w, size, gan_crop)
     return w.detach(), reconstruction

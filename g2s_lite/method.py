@@ -117,7 +117,7 @@ def run_stage(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, n
             canonical = renderer.unwarp_image(mask.to(image), s1.depth, s1.view) > 0.5
             canonical = canonical.to(image.dtype)
         s2 = step2(image, w, G, D, s1.depth, s1.albedo, s1.light, c2, renderer, seed,
-                   progress, encoder=encoder, object_mask=canonical, frame=preset.frame)
+                   progress, encoder=encoder, object_mask=canonical, gan_crop=preset.gan_crop)
     h3: list[dict[str, float]] = []
     if step3_too:
         with timed(timings, "step3"):
@@ -145,7 +145,7 @@ class Reconstruction(Factors):
     step 2 (what a GAN-route edit needs), one :class:`Stage` per stage and the seconds spent
     in each part; ``crop`` is the box ``[x0, y0, x1, y1]`` of the photo the image was cut
     from, when it was (:func:`g2s_lite.photos.prepare`), so results can be pasted back;
-    ``frame`` the centre fraction of G's images that the image shows (the preset's)."""
+    ``gan_crop`` the centre fraction of G's images that the image shows (the preset's)."""
 
     image: Tensor
     w: Tensor
@@ -154,7 +154,7 @@ class Reconstruction(Factors):
     stages: list[Stage]
     timings: dict[str, float]
     crop: list[int] | None = None
-    frame: float = 1.0
+    gan_crop: float = 1.0
 
 
 def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor | None = None,
@@ -204,7 +204,7 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
     if w is None:
         with timed(timings, "project"):
             w, _ = project(image, G, D, preset.project, progress=progress, seed=seed,
-                           frame=preset.frame)
+                           gan_crop=preset.gan_crop)
     w = w.to(G.device)
     if mask is not None:
         mask = check_mask(mask, preset.image_size).to(G.device)
@@ -227,7 +227,7 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
     return Reconstruction(**vars(stages[-1].factors), image=image, w=w, nets=nets,
                           encoder=stages[-1].step2.encoder, stages=stages, timings=timings,
                           crop=None if crop is None else [int(v) for v in crop],
-                          frame=preset.frame)
+                          gan_crop=preset.gan_crop)
 
 
 # ----------------------------------------------------------------------------- several images
@@ -265,7 +265,7 @@ def _step1_batch(images, depth, view, nets: Nets, c1, perceptual, renderer) -> N
 
 
 def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, vectorize,
-                 frame):
+                 gan_crop):
     """Step 2 (:func:`~g2s_lite.invert.step2`) on K images at once, each with a fresh
     encoder seeded as its own run's; returns each image's (projected, masks)."""
     from .gan import frozen
@@ -293,10 +293,10 @@ def _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, seeds, ve
         if relative:
             e = e - E(gan_images).repeat_interleave(c2.batch, 0)
         offset = G.mapping(center + e, start) - G.mapping(center, start)
-        return pseudo, masks, generate(G, add_offset(rows, offset), size, frame), offset
+        return pseudo, masks, generate(G, add_offset(rows, offset), size, gan_crop), offset
 
     with frozen(G, D):
-        gan_images = generate(G, ws, size, frame).detach()
+        gan_images = generate(G, ws, size, gan_crop).detach()
         for _ in range(c2.steps):
             pseudo, masks, projected, offset = sample()
             small = [to_size(t, D.size) for t in (projected, pseudo, masks)] if D else None
@@ -420,7 +420,7 @@ def reconstruct_batch(images: Tensor, G: Generator, D: Discriminator | None, ws:
         with torch.no_grad():
             albedo, light = nets.albedo(images), nets.light(images)
         samples = _step2_batch(images, ws, G, D, depth, albedo, light, c2, renderer, at,
-                               vectorize, preset.frame)
+                               vectorize, preset.gan_crop)
         _step3_batch(images, samples, nets, c3, perceptual, renderer, at)
     out = factors(nets, images, renderer)
     return [Factors(**{name: t[i:i + 1] for name, t in vars(out).items()}) for i in range(k)]

@@ -239,7 +239,7 @@ class Preset:
     use_mask: bool = False
     #: the released configuration's ``crop``: its images were centre-cropped to this many
     #: pixels (of :data:`CROP_OF`) before resizing, the SynFace and cat framing; None: no
-    #: crop. The method reads it as :attr:`frame`.
+    #: crop. The method reads it as :attr:`gan_crop`.
     crop: int | None = None
     #: the prior's rim and background depth where the configuration changes it (church: 1.0)
     prior_far: float = PRIOR_FAR
@@ -259,7 +259,7 @@ class Preset:
         return self.step1[k], self.step2[k], replace(self.step3[k], flip=flip)
 
     @property
-    def frame(self) -> float:
+    def gan_crop(self) -> float:
         """The centre fraction of the GAN's images that this preset's images show: its
         ``crop`` over :data:`CROP_OF` (170/256 for cats and the released synthetic faces),
         else 1. The GAN's images are cut to it wherever they meet the image or the pseudo

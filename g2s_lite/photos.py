@@ -214,17 +214,17 @@ def projection_error(image: Tensor, projected: Tensor) -> Tensor:
 
 
 def reach(G, D, config, n: int = 4, seed: int = 0, progress: bool = False,
-          frame: float = 1.0) -> Tensor:
+          gan_crop: float = 1.0) -> Tensor:
     """The projection errors (``n``) the projection schedule ``config`` leaves on ``n`` of
-    the GAN's own samples, framed like the data (``frame``, the preset's): what it reaches
+    the GAN's own samples, framed like the data (``gan_crop``, the preset's): what it reaches
     on images it can certainly draw."""
     from .invert import generate, project
 
     with torch.no_grad():
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, G.style_dim, generator=gen).to(G.device)
-        samples = generate(G, G.mapping(z), frame=frame)
-    _, projected = project(samples, G, D, config, seed=seed, progress=progress, frame=frame)
+        samples = generate(G, G.mapping(z), gan_crop=gan_crop)
+    _, projected = project(samples, G, D, config, seed=seed, progress=progress, gan_crop=gan_crop)
     return projection_error(samples, projected)
 
 

@@ -235,7 +235,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     perceptual = perceptual or PerceptualLoss()
     ws = training_latents(G, config.images, config.seed)
     with torch.no_grad():
-        images = generate(G, ws, size, preset.frame)
+        images = generate(G, ws, size, preset.gan_crop)
     nets = Nets.create(size, preset.nf, config.seed, G.device, prior=starting_prior(preset))
     encoder = None
     if world.size > 1:  # every process's copy starts the same (a visit would seed its own)

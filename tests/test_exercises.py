@@ -114,7 +114,7 @@ def test_chapter_9_checks_agree_with_draws_and_with_the_method_s_own_framing():
                        torch.Generator().manual_seed(0))
     drawn = math.degrees(float(views[:, 1].std()))
     assert check("9.6", round(drawn, 2)) and not check("9.6", math.sqrt(0.04) * 60)
-    frame = PRESETS["cat128"].frame
+    frame = PRESETS["cat128"].gan_crop
     side = round(256 * frame)
     margin = (256 - side) // 2
     assert check("9.7", (margin, margin, margin + side, margin + side))

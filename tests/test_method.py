@@ -149,7 +149,7 @@ def test_a_framed_preset_shows_step2_and_the_gan_route_only_the_centre_of_gs_ima
 
     G, D = gan
     preset = tiny_preset(crop=128)  # half of G's side
-    assert preset.frame == 0.5
+    assert preset.gan_crop == 0.5
     rec = reconstruct(image, G, D, w=G.mean_latent(), preset=preset, progress=False)
     s2 = rec.stages[0].step2
     with torch.no_grad():
@@ -157,7 +157,7 @@ def test_a_framed_preset_shows_step2_and_the_gan_route_only_the_centre_of_gs_ima
     centre = to_size(centre_fraction(whole, 0.5), 64)
     assert torch.allclose(s2.projected[:2], centre, atol=1e-5)
     assert not torch.allclose(s2.projected[:2], to_size(whole, 64), atol=0.05)
-    assert rec.frame == 0.5
+    assert rec.gan_crop == 0.5
     same = edit.rotate(rec, 0.0, route="gan", G=G)  # the image itself: no offset
     with torch.no_grad():
         own = to_size(centre_fraction(G.synthesis(rec.w, noise_mode="const").clamp(-1, 1),

@@ -340,7 +340,7 @@ def test_the_cat_chain_of_chapter_9_runs_on_random_weights_of_the_released_layou
     views = hub.read_views(tmp_path / "cat_view_mvn.pth")
     rec = reconstruct(cat.image, G, D, preset=preset.with_views(views), nets=nets,
                       encoder=encoder, progress=False, crop=cat.crop, mask=mask)
-    assert rec.frame == 170 / 256 and rec.crop == cat.crop
+    assert rec.gan_crop == 170 / 256 and rec.crop == cat.crop
     assert torch.isfinite(rec.depth).all() and rec.depth.shape == (1, 128, 128)
     kept = rec.stages[0].step2.masks
     assert kept[..., :, 124:].sum() == 0  # nothing of the pseudo samples far beyond the mask
