@@ -22,7 +22,9 @@ GroupNorm uses 4 channels per group at every width, as the paper's networks do.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -305,6 +307,102 @@ class Nets:
         for name in NET_NAMES:
             getattr(self, name).to(device)
         return self
+
+    # ---- on disk: one format, read by every file that holds nets ----------------------
+    def state_dict(self, half: bool = False) -> dict:
+        """The four nets as one self-describing dict: ``{"image_size", "nf", "layout",
+        "state": {name: state dict}}`` (names from :data:`NET_NAMES`; ``layout`` "book" for
+        these nets, "released" for :func:`~g2s_lite.released.paper_nets`), everything
+        :meth:`from_state` needs to build them again. ``half``: weights at half precision
+        (:func:`module_state`).
+
+        The size and width are read off V's layers: its first convolution has ``nf``
+        channels, and its stride-2 convolutions take the image down to 4 pixels.
+
+        >>> state = Nets.create(64, 16).state_dict()
+        >>> state["image_size"], state["nf"], state["layout"], list(state["state"])
+        (64, 16, 'book', ['depth', 'albedo', 'view', 'light'])
+        """
+        convs = [m for m in self.view.modules() if isinstance(m, nn.Conv2d)]
+        halvings = sum(m.stride == (2, 2) for m in convs)
+        return {"image_size": 4 * 2**halvings, "nf": convs[0].out_channels,
+                "layout": "book" if isinstance(self.view.net, Encoder) else "released",
+                "state": {name: module_state(getattr(self, name), half) for name in NET_NAMES}}
+
+    @classmethod
+    def from_state(cls, state: dict, device: torch.device | str = "cpu") -> "Nets":
+        """The nets of a :meth:`state_dict` (at full precision, on ``device``). D's prior,
+        when it was started at one, comes back with its weights.
+
+        >>> nets = Nets.create(64, 16, seed=1)
+        >>> back = Nets.from_state(nets.state_dict())
+        >>> image = torch.zeros(1, 3, 64, 64)
+        >>> torch.equal(back.depth(image), nets.depth(image))
+        True
+        """
+        size, layout, nets_state = state["image_size"], state["layout"], state["state"]
+        if layout == "book":
+            nets = cls.create(size, state["nf"], 0, device)
+        elif layout == "released":
+            from .released import paper_nets
+
+            nets = paper_nets(size).to(device)
+        else:
+            raise ValueError(f"unknown nets layout {layout!r}: this file was written by another "
+                             "version of g2s_lite (layouts known here: book, released)")
+        prior = nets_state["depth"].get("border_map")
+        if prior is not None:  # creates D's prior buffers, which the state then fills
+            nets.depth.start_at(prior.to(device))
+        for name in NET_NAMES:
+            getattr(nets, name).load_state_dict(nets_state[name])
+        return nets
+
+    def save(self, path: str | Path, half: bool = False, **extra) -> Path:
+        """Write ``{"nets": self.state_dict(half), **extra}`` to ``path`` atomically
+        (:func:`save_file`): ``extra`` is what the file keeps beside the nets (tensors,
+        numbers, strings, lists and dicts of them, so that it loads with
+        ``weights_only=True``)."""
+        if "nets" in extra:
+            raise ValueError("'nets' is the nets' own entry; name the extra entry otherwise")
+        return save_file({**extra, "nets": self.state_dict(half)}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Nets":
+        """The nets of a file written by :meth:`save` (the rest of the file:
+        ``torch.load(path, weights_only=True)``).
+
+        >>> import tempfile
+        >>> path = Nets.create(64, 16).save(Path(tempfile.mkdtemp()) / "nets.pt", note="x")
+        >>> Nets.load(path).state_dict()["nf"], torch.load(path, weights_only=True)["note"]
+        (16, 'x')
+        """
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or "nets" not in blob:
+            raise ValueError(f"{path} holds no nets (no 'nets' entry): write one with "
+                             "Nets.save")
+        return cls.from_state(blob["nets"], device)
+
+
+def module_state(module: nn.Module, half: bool = False) -> dict[str, Tensor]:
+    """``module``'s state dict, with its weights at half precision when ``half`` (half the
+    bytes; loading copies them back into full-precision weights). Buffers stay exact: V's
+    ranges and D's prior are constants (60° would come back as 59.98°)."""
+    state = module.state_dict()
+    if not half:
+        return state
+    weights = {n for n, _ in module.named_parameters()}
+    return {n: t.half() if n in weights else t for n, t in state.items()}
+
+
+def save_file(blob: dict, path: str | Path) -> Path:
+    """``torch.save(blob)`` to ``path`` (its folder made if need be) by way of a ``.partial``
+    file renamed over it: a run stopped while writing leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(blob, partial)
+    os.replace(partial, path)
+    return path
 
 
 #: The four nets' names, in the order of :class:`Nets`' fields: the one list every module

@@ -26,7 +26,6 @@ stay equal (``torchrun --nproc_per_node=8 -m g2s_lite.pretrain --out …``).
 from __future__ import annotations
 
 import copy
-import os
 import pickle
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -40,7 +39,7 @@ from .gan import Discriminator, Generator
 from .invert import LatentOffsetEncoder, generate, make_encoder
 from .losses import PerceptualLoss
 from .method import run_stage
-from .nets import NET_NAMES, Nets
+from .nets import NET_NAMES, Nets, ViewNet, module_state
 from .paper import Preset, Step3Config, get_preset, quick_length
 from .prior import starting_prior
 from .refine import step3_loss, step3_optimizer
@@ -123,30 +122,21 @@ class Pretrained:
         return Pretrained(copy.deepcopy(self.nets), copy.deepcopy(self.encoder), dict(self.meta))
 
     def save(self, path: str | Path, half: bool = True) -> None:
-        """Write the weights and ``meta`` (loadable with ``weights_only=True``), atomically: a
-        run stopped while writing leaves the previous file whole.
+        """Write the nets (:meth:`~g2s_lite.nets.Nets.save`), the encoder's weights and
+        ``meta``, loadable with ``weights_only=True``, atomically: a run stopped while writing
+        leaves the previous file whole.
 
         ``half`` stores the weights at half precision (10 MB instead of 20 MB for synface64);
         they are loaded back to full precision, so use the file, not the nets in memory, for
         any result that should be re-run from it."""
-        modules = {name: getattr(self.nets, name) for name in NET_NAMES}
-        modules["encoder"] = self.encoder
-        state = {name: module.state_dict() for name, module in modules.items()}
-        if half:
-            # weights only: buffers such as V's ranges and D's prior are exact constants
-            # (60° would come back as 59.98°)
-            weights = {k: {n for n, _ in m.named_parameters()} for k, m in modules.items()}
-            state = {k: {n: t.half() if n in weights[k] else t for n, t in v.items()}
-                     for k, v in state.items()}
-        path = Path(path)
-        partial = path.with_name(path.name + ".partial")
-        torch.save({"state": state, "meta": self.meta}, partial)
-        os.replace(partial, path)
+        self.nets.save(path, half, encoder=module_state(self.encoder, half), meta=self.meta)
 
     @classmethod
     def load(cls, path: str | Path, G: Generator, device: torch.device | str = "cpu"
              ) -> "Pretrained":
-        """Read a file written by :meth:`save`, for the generator ``G`` it was trained with.
+        """Read a file written by :meth:`save`, for the generator ``G`` it was trained with;
+        files written before the nets had their own format (``{"state", "meta"}``, such as
+        the committed ``results/synface64_pretrained*.pt``) too.
 
         Raises:
             ValueError: the file is not a pretrained-nets file, or its shapes do not fit the
@@ -158,26 +148,29 @@ class Pretrained:
         except (RuntimeError, pickle.UnpicklingError) as err:
             raise ValueError(f"{path} cannot be read as a pretrained-nets file ({err}); make "
                              "one with python -m g2s_lite.pretrain") from None
-        if not isinstance(blob, dict) or "state" not in blob or "meta" not in blob:
-            raise ValueError(f"{path} is not a pretrained-nets file (no 'state' and 'meta'); "
+        if not isinstance(blob, dict) or "meta" not in blob or not {"nets", "state"} & set(blob):
+            raise ValueError(f"{path} is not a pretrained-nets file (no nets and 'meta'); "
                              "make one with g2s_lite.pretrain.pretrain(...).save(path)")
-        meta, state = blob["meta"], blob["state"]
+        meta = blob["meta"]
         preset = get_preset(meta.get("preset", "synface64"), quick=False)
         size = preset.image_size
-        # the prior only creates D's prior buffers; the file's values replace them
-        nets = Nets.create(size, preset.nf, 0, device, prior=starting_prior(preset))
+        earlier = blob.get("state", {})  # the earlier layout: the preset's nets and E by name
+        nets_state = blob.get("nets") or {
+            "image_size": size, "nf": preset.nf, "layout": "book",
+            "state": {name: earlier.get(name, {}) for name in NET_NAMES}}
+        encoder_state = blob.get("encoder", earlier.get("encoder", {}))
         encoder = make_encoder(G, preset.step2[0], size, device)
-        ranges = nets.view.scale.clone()
         try:
-            for name in NET_NAMES:
-                getattr(nets, name).load_state_dict(state[name])
-            encoder.load_state_dict(state["encoder"])
+            nets = Nets.from_state(nets_state, device)
+            encoder.load_state_dict(encoder_state)
         except (KeyError, RuntimeError) as err:
             raise ValueError(f"{path} does not fit preset {preset.name!r} and this generator "
                              f"(style_dim {G.style_dim}): {err}. Pretrain again for this GAN "
                              "and preset") from None
         # V's ranges are a buffer, so they travel with the file: a file made before a change
         # of range would silently bring the old range back
+        with seeded(0):
+            ranges = ViewNet(size, preset.nf).scale.to(device)
         if not torch.allclose(nets.view.scale, ranges, atol=1e-3):
             raise ValueError(f"{path} was made with V's ranges {nets.view.scale.tolist()} "
                              f"(rotations in radians, then translations x, y, z); this version "

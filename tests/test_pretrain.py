@@ -105,16 +105,39 @@ def test_the_file_round_trips_exactly_and_bad_files_are_refused(gan, pretrained,
     with pytest.raises(ValueError, match="not a pretrained-nets file"):
         Pretrained.load(tmp_path / "other.pt", G)
     blob = torch.load(path, weights_only=True)
-    blob["state"]["view"] = {k: v[..., :1] for k, v in blob["state"]["view"].items()}
+    assert blob["nets"]["layout"] == "book" and set(blob) == {"nets", "encoder", "meta"}
+    blob["nets"]["state"]["view"] = {k: v[..., :1]
+                                     for k, v in blob["nets"]["state"]["view"].items()}
     torch.save(blob, tmp_path / "cut.pt")
     with pytest.raises(ValueError, match="does not fit preset 'synface64'"):
         Pretrained.load(tmp_path / "cut.pt", G)
     # a file made when V could still move faces in depth would bring that range back
     blob = torch.load(path, weights_only=True)
-    blob["state"]["view"]["scale"][5] = 0.1
+    blob["nets"]["state"]["view"]["scale"][5] = 0.1
     torch.save(blob, tmp_path / "old_ranges.pt")
     with pytest.raises(ValueError, match="ranges .* Pretrain again"):
         Pretrained.load(tmp_path / "old_ranges.pt", G)
+
+
+def test_files_in_the_earlier_layout_still_load(gan, pretrained, tmp_path):
+    """Before the nets had one format a file was ``{"state": {D, A, V, L, encoder},
+    "meta"}``, as the committed ``results/synface64_pretrained*.pt`` are."""
+    from g2s_lite.nets import NET_NAMES
+    from g2s_lite.results import committed
+
+    G, _ = gan
+    state = {name: getattr(pretrained.nets, name).state_dict() for name in NET_NAMES}
+    state["encoder"] = pretrained.encoder.state_dict()
+    torch.save({"state": state, "meta": pretrained.meta}, tmp_path / "old.pt")
+    back = Pretrained.load(tmp_path / "old.pt", G)
+    image = SynFaces(64).sample(1, seed=555)["image"]
+    for a, b in zip(_outputs(pretrained.nets, image), _outputs(back.nets, image)):
+        assert torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(pretrained.encoder.state_dict().values(),
+                                                   back.encoder.state_dict().values()))
+    joint = Pretrained.load(committed("synface64_pretrained_joint.pt"), G)
+    assert joint.meta["preset"] == "synface64" and joint.meta["config"]["joint"]
+    assert not torch.allclose(joint.nets.view(image), torch.zeros(1, 6))  # trained weights
 
 
 def test_quick_pretraining_follows_the_one_rule():
