@@ -7,9 +7,12 @@
   albedo as vertex colour (the ``v x y z r g b`` extension most viewers read), in camera
   space with y up so viewers show it upright;
 * ``rotation.gif``: the shaded reconstruction turning from −60° to 60° of yaw;
-* ``factors.pt``: every tensor of the reconstruction (``torch.load(..., weights_only=True)``),
-  and, for a photo, ``"crop"``: the box ``[x0, y0, x1, y1]`` it was cut from
-  (:func:`g2s_lite.photos.crop_of` reads it back).
+* ``factors.pt``: the reconstruction in one file (:func:`save_factors`): every tensor of it
+  (``torch.load(..., weights_only=True)[name]``), for a photo ``"crop"``, the box
+  ``[x0, y0, x1, y1]`` it was cut from (:func:`g2s_lite.photos.crop_of` reads it back), and
+  its ``"gan_crop"``; with ``nets=True`` (``--save-nets``) also its nets and latent-offset
+  encoder (20 MB at 64 px, 215 MB at 128 px). :func:`load_reconstruction` reads it back,
+  ready to edit on the mesh route, and with the nets on the GAN route too.
 * with ``edits=True`` (Chapter 8, ``--edits``): ``textured/mesh.obj`` + ``mesh.mtl`` +
   ``albedo.png`` (the albedo as a texture, like the official code's export), ``mesh.glb``
   (one file web viewers open), ``grid.png`` (pitch × yaw, mesh route), ``relight.png`` (the
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .nets import Nets, save_file
 from .render import Renderer
 from .viz import depth_to_rgb, normal_to_rgb, save_gif, to_image, to_uint8
 
@@ -152,10 +156,11 @@ def save_edits(rec, out: str | Path, G=None, frames: int = 15) -> dict[str, Path
 
 
 def save_reconstruction(rec, out: str | Path, frames: int = 15, edits: bool = False,
-                        G=None) -> dict[str, Path]:
+                        G=None, nets: bool = False) -> dict[str, Path]:
     """Write the files listed in the module docstring for a
     :class:`~g2s_lite.method.Reconstruction` (with ``edits``, Chapter 8's too:
-    :func:`save_edits`); returns their paths by name."""
+    :func:`save_edits`; with ``nets``, the nets and the encoder in ``factors.pt``); returns
+    their paths by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     renderer = Renderer(rec.depth.shape[-1])
@@ -173,11 +178,105 @@ def save_reconstruction(rec, out: str | Path, frames: int = 15, edits: bool = Fa
         sweep = renderer.yaw_sweep(rec.depth_canon.cpu(), rec.albedo.cpu(), rec.light.cpu(),
                                    n=frames, max_yaw=60.0)
     paths["gif"] = save_gif(sweep[0], out / "rotation.gif")
-    paths["tensors"] = out / "factors.pt"
-    saved = {k: getattr(rec, k).detach().cpu() for k in SAVED}
-    if getattr(rec, "crop", None) is not None:
-        saved["crop"] = torch.tensor(rec.crop)
-    torch.save(saved, paths["tensors"])
+    paths["tensors"] = save_factors(rec, out / "factors.pt", nets)
     if edits:
         paths.update(save_edits(rec, out, G, frames))
     return paths
+
+
+# ----------------------------------------------------------------------------- back from disk
+def save_factors(rec, path: str | Path, nets: bool = True, **meta) -> Path:
+    """Write a :class:`~g2s_lite.method.Reconstruction` as one file, atomically, that
+    :func:`load_reconstruction` reads back: the tensors of :data:`SAVED` (each under its
+    name), ``"gan_crop"``, ``"crop"`` (when it was cut from a photo), ``"timings"``,
+    ``meta`` and, with ``nets``, its ``"nets"`` (:meth:`~g2s_lite.nets.Nets.save`) and
+    ``"encoder"`` (the latent-offset encoder of the last step 2, with what rebuilds it:
+    what the GAN route of an edit needs)."""
+    blob = {k: getattr(rec, k).detach().cpu() for k in SAVED}
+    blob.update(gan_crop=float(rec.gan_crop), timings=dict(rec.timings), meta=meta)
+    if rec.crop is not None:
+        blob["crop"] = torch.tensor(rec.crop)
+    if nets and rec.encoder is not None:
+        blob["encoder"] = _encoder_state(rec.encoder)
+    if nets and rec.nets is not None:
+        return rec.nets.save(path, **blob)
+    return save_file(blob, path)
+
+
+def load_reconstruction(path: str | Path, G=None, preset="synface64"):
+    """A :class:`~g2s_lite.method.Reconstruction` (without its stages) back from
+    :func:`save_factors`' file, or from the ``factors.pt`` in the folder ``path``.
+
+    Its latent-offset encoder, which the GAN route of an edit needs, is rebuilt for the
+    generator ``G`` (and left out without it). Files written before reconstructions had one
+    format load too: the factors of an older ``factors.pt`` (no nets, no encoder), and a face
+    kept by an older ``python -m g2s_lite.edit keep`` (``{"factors", "nets", "encoder",
+    …}``); for those, ``preset`` says what they do not (its GAN crop, and for the kept
+    faces its nets' size and width and its encoder's; a name or a
+    :class:`~g2s_lite.paper.Preset`)."""
+    from .method import Reconstruction
+    from .paper import get_preset
+
+    path = Path(path)
+    path = path / "factors.pt" if path.is_dir() else path
+    device = "cpu" if G is None else G.device
+    blob = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(blob, dict) or not ("factors" in blob or set(SAVED) <= set(blob)):
+        raise ValueError(f"{path} holds no reconstruction: give a factors.pt (python -m "
+                         "g2s_lite reconstruct) or a file written by export.save_factors")
+    preset = get_preset(preset)
+    if "factors" in blob:  # a face kept before reconstructions had one format
+        blob = _from_old_kept(blob, preset, G)
+    crop = blob.get("crop")
+    encoder = blob.get("encoder")
+    return Reconstruction(
+        **{k: blob[k] for k in SAVED}, stages=[], timings=blob.get("timings", {}),
+        nets=Nets.from_state(blob["nets"], device) if "nets" in blob else None,
+        encoder=(None if G is None or encoder is None
+                 else _encoder_from_state(encoder, G, blob["image"].shape[-1])),
+        crop=None if crop is None else [int(v) for v in crop.tolist()],
+        gan_crop=blob.get("gan_crop", preset.gan_crop))
+
+
+def _encoder_state(encoder) -> dict:
+    """A latent-offset encoder as a dict that rebuilds it (:func:`_encoder_from_state`):
+    ``layout`` (the book's or the released one), ``start`` (the mapping module where its
+    offsets enter), ``nf`` (its first width), ``relative`` and its ``state``."""
+    from .nets import LatentEncoder
+
+    first = next(m for m in encoder.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    return {"layout": "book" if isinstance(encoder.encoder, LatentEncoder) else "released",
+            "start": encoder.start, "nf": first.out_channels, "relative": encoder.relative,
+            "state": encoder.state_dict()}
+
+
+def _encoder_from_state(state: dict, G, image_size: int):
+    """The latent-offset encoder of :func:`_encoder_state`'s dict, for ``G``."""
+    from .invert import LatentOffsetEncoder
+    from .released import offset_encoder, paper_encoder
+
+    if state["layout"] == "released":  # its F1_d counts the pixel norm (released.py)
+        encoder = offset_encoder(paper_encoder(image_size, G.style_dim), G,
+                                 G.n_mlp - state["start"], state["relative"])
+    else:
+        encoder = LatentOffsetEncoder(G, len(G.style) - state["start"], state["nf"],
+                                      state["relative"], image_size)
+    encoder.load_state_dict(state["state"])
+    return encoder.to(G.device)
+
+
+def _from_old_kept(blob: dict, preset, G) -> dict:
+    """A face kept before reconstructions had one format, in :func:`save_factors`' layout:
+    its nets and encoder were ``preset``'s (the encoder of its last step 2), and its GAN
+    crop, which it did not keep, the preset's."""
+    from .invert import offset_start
+
+    size, config = preset.image_size, preset.step2[-1]
+    out = {**blob["factors"], "timings": blob.get("timings", {}), "gan_crop": preset.gan_crop,
+           "nets": {"image_size": size, "nf": preset.nf, "layout": "book",
+                    "state": blob["nets"]}}
+    if G is not None:
+        out["encoder"] = {"layout": "book", "start": offset_start(G, config.f1_d),
+                          "nf": config.nf, "relative": config.relative,
+                          "state": blob["encoder"]}
+    return out

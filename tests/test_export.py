@@ -52,6 +52,10 @@ def test_cli_writes_its_files(tmp_path, monkeypatch, capsys):
                      "shading.png", "mesh.obj", "rotation.gif", "factors.pt"}
     factors = torch.load(out / "factors.pt", weights_only=True)
     assert factors["depth"].shape == (1, 64, 64) and factors["normal"].shape == (1, 64, 64, 3)
+    # the reconstruction, ready to edit again on the mesh route (the nets: --save-nets)
+    back = export.load_reconstruction(out)
+    assert torch.equal(back.depth, factors["depth"]) and back.gan_crop == 1.0
+    assert back.crop == [0, 0, 64, 64] and back.nets is None and "encoder" not in factors
     assert Image.open(out / "rotation.gif").n_frames > 10
     assert "done in" in capsys.readouterr().out
     assert main(["reconstruct", str(tmp_path / "missing.png"), "--out", str(out)]) == 2
