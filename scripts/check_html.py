@@ -1,5 +1,7 @@
 """Check a built HTML book: every page of the table of contents exists, every image it shows
-exists, and no page shows an error or a traceback.
+exists, no page shows an error or a traceback, and what must render does so without a
+network: a table is not left as Markdown text, a page with math loads MathJax from the site,
+a page with a 3D view loads plotly.js from the site.
 
     python scripts/check_html.py [_build/html]
 
@@ -20,6 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # what a notebook cell's failure leaves in myst-nb's HTML
 ERROR_MARKS = ('class="output traceback', 'class="output error')
 ERROR_NAMES = re.compile(r"\b(?:[A-Z][a-zA-Z]*Error|Exception): ", re.M)
+# a Markdown table's rule row (``|---|:--:|``) left in a paragraph: a table shown as text
+TABLE_AS_TEXT = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+# what a page with math carries (myst's dollarmath and amsmath), and a 3D view's drawing call
+MATH_MARK = 'class="math'
+PLOT_MARK = "Plotly.newPlot"
 
 
 class _Page(HTMLParser):
@@ -28,13 +35,20 @@ class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.images: list[str] = []
+        self.scripts: list[str] = []
         self.output_depth = 0
         self.output_text: list[str] = []
+        self.in_paragraph = False
+        self.paragraph_text: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
+        if tag == "p":
+            self.in_paragraph = True
         classes = (attrs.get("class") or "").split()
         if tag == "div" and ("cell_output" in classes or self.output_depth):
             self.output_depth += 1
@@ -42,10 +56,32 @@ class _Page(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "div" and self.output_depth:
             self.output_depth -= 1
+        if tag == "p":
+            self.in_paragraph = False
 
     def handle_data(self, data):
         if self.output_depth:
             self.output_text.append(data)
+        if self.in_paragraph:
+            self.paragraph_text.append(data)
+
+    def loads_locally(self, name: str) -> bool:
+        """Whether the page loads a script whose file name contains ``name`` from the site."""
+        return any(name in Path(urlparse(src).path).name and not urlparse(src).scheme
+                   for src in self.scripts)
+
+
+def offline_problems(parser: _Page, text: str) -> list[str]:
+    """What would not render on this page without a network, or not as a table."""
+    problems = []
+    if TABLE_AS_TEXT.search(" ".join(parser.paragraph_text)):
+        problems.append("shows a table as Markdown text (render it as MyST: "
+                        "nb_render_markdown_format)")
+    if MATH_MARK in text and not parser.loads_locally("tex-"):
+        problems.append("has math but loads no MathJax from the site (raw math offline)")
+    if PLOT_MARK in text and not parser.loads_locally("plotly"):
+        problems.append("has a 3D view but loads no plotly.js from the site (empty offline)")
+    return problems
 
 
 def toc_pages(root: Path) -> list[str]:
@@ -73,6 +109,7 @@ def check(html: Path, root: Path = ROOT) -> list[str]:
             target = (path.parent / unquote(urlparse(src).path)).resolve()
             if not target.exists():
                 problems.append(f"{page}: image {src} is missing")
+        problems += [f"{page}: {problem}" for problem in offline_problems(parser, text)]
         outputs = "".join(parser.output_text)
         if any(mark in text for mark in ERROR_MARKS):
             problems.append(f"{page}: shows an error output")
@@ -91,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         print(problem)
     pages = len(toc_pages(ROOT))
     print(f"checked {pages} pages of {html}: " + (f"{len(problems)} problem(s)" if problems
-                                                  else "every page, every image, no error"))
+                                                  else "every page, every image, no error, "
+                                                  "tables, math and 3D views offline"))
     return 1 if problems else 0
 
 

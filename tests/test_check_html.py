@@ -53,3 +53,27 @@ def test_source_code_that_names_an_error_is_not_an_error(book):
         '<div class="cell_input"><pre>raise ValueError("x: y")</pre></div>'
         '<p>A Traceback (most recent call last) explained in prose.</p>')
     assert check_html.check(html, root) == []
+
+
+def test_a_table_left_as_text_raw_math_and_an_empty_3d_view_are_reported(book):
+    """What a reader offline would see broken: each reported, and each passes once fixed."""
+    root, html = book
+    page = html / "book" / "preface.html"
+    page.write_text("<p>| method | SIDE |\n|---|---|\n| a | 1.0 |</p>")
+    assert any("table as Markdown text" in p for p in check_html.check(html, root))
+    page.write_text("<table><tr><td>a</td></tr></table><p>a | b, and --- rules</p>")
+    assert check_html.check(html, root) == []
+
+    math = '<span class="math notranslate nohighlight">\\(d\\)</span>'
+    page.write_text('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js">'
+                    "</script>" + math)
+    assert any("MathJax" in p for p in check_html.check(html, root))
+    page.write_text('<script defer src="../_static/mathjax/tex-chtml.js"></script>' + math)
+    assert check_html.check(html, root) == []
+
+    plot = '<div id="p"></div><script>Plotly.newPlot("p", [])</script>'
+    page.write_text('<script src="https://cdn.plot.ly/plotly-2.min.js"></script>' + plot)
+    assert any("3D view" in p for p in check_html.check(html, root))
+    page.write_text('<script src="../_static/plotly.min.js"></script>'
+                    '<script src="https://cdn.plot.ly/plotly-2.min.js"></script>' + plot)
+    assert check_html.check(html, root) == []
