@@ -1,4 +1,10 @@
-"""Timings: ``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ;
+"""Timings: how *long* things take (how *accurate* they are: :mod:`~g2s_lite.benchmark`).
+
+The book's building blocks timed, in milliseconds and seconds, by ``python -m g2s_lite.bench``
+(``python -m g2s_lite.benchmark``, a different command, measures the method's accuracy on
+held-out SynFaces).
+
+``python -m g2s_lite.bench render`` prints forward+backward milliseconds of Φ;
 ``python -m g2s_lite.bench reconstruct`` the seconds of the whole method on one SynFace
 (each part: projection, steps 1–3), with the preset's full schedule or, under
 ``G2S_QUICK=1`` / ``--quick``, the quick one — with ``--layout-of celeba128`` (or another
@@ -7,13 +13,22 @@ the cost does not depend on the weights and nothing is then downloaded;
 ``python -m g2s_lite.bench batch`` the images per hour of
 :func:`~g2s_lite.method.reconstruct_batch` at several batch sizes.
 
-Timings live here and print figures; the tests never time anything.
+With ``--json FILE`` each also writes its figures into a timings file (:func:`write_timings`):
+``results/timings_gpu.json``, which Chapter 9 reads, is made so::
+
+    python -m g2s_lite.bench reconstruct --preset synface64 --quick --device cuda \\
+        --json results/timings_gpu.json
+
+Timings live here and print figures; the tests check what is written, never the figures.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -144,10 +159,140 @@ def time_batch(sizes=(1, 4, 16), preset: str = "synface64", quick: bool = False,
     return out
 
 
+# ----------------------------------------------------------------------------- the timings file
+#: What an entry of each section of a timings file is keyed by: a new entry takes the place
+#: of the one with the same key (its figures per size merged in), or is added.
+TIMING_KEYS = {"runs": ("layout", "preset", "quick", "device"),
+               "render_ms": ("device", "batch"),
+               "batch_images_per_hour": ("preset", "quick", "vectorize", "device")}
+#: Said at the top of a new timings file.
+TIMINGS_WHAT = ("Timings of g2s_lite: seconds per part of one reconstruction (runs), "
+                "milliseconds of the renderer's forward+backward (render_ms), images per hour "
+                "of reconstruct_batch (batch_images_per_hour)")
+#: Where a timings file says which command writes it.
+TIMINGS_WRITTEN_BY = ("python -m g2s_lite.bench render|reconstruct|batch … --json FILE: each "
+                      "entry keeps the command that measured it")
+SEVERAL = "several: each entry names its own"
+
+
+def machine(device: str | torch.device) -> dict:
+    """What a timing was measured on: the ``device``'s name, the CPU threads, torch's
+    version and the date."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    return {"device": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "date": datetime.date.today().isoformat()}
+
+
+def _summarise(timings: dict) -> dict:
+    """The file's own ``device``, ``torch`` and ``date`` (what Chapter 9 prints first), from
+    its entries': the one they share (a device string that names it more fully is kept), or
+    :data:`SEVERAL`; the latest date."""
+    entries = [e for section in TIMING_KEYS for e in timings.get(section, [])]
+    devices = {(e["device"], e["threads"]) for e in entries}
+    if len(devices) == 1:
+        (name, threads), = devices
+        if not str(timings.get("device", "")).startswith(name):
+            timings["device"] = f"{name}, {threads} CPU threads"
+    else:
+        timings["device"] = SEVERAL
+    versions = {e["torch"] for e in entries}
+    timings["torch"] = versions.pop() if len(versions) == 1 else SEVERAL
+    timings["date"] = max(e["date"] for e in entries)
+    return timings
+
+
+def write_timings(path: str | Path, section: str, entry: dict) -> dict:
+    """Put ``entry`` (with its :func:`machine` fields and ``command``) into ``section`` of the
+    timings file ``path`` (made when missing), in place of the entry with the same key
+    (:data:`TIMING_KEYS`; figures per size of both are kept, the new ones winning); return
+    the file's contents. The file is replaced whole, never half written."""
+    path = Path(path)
+    timings = (json.loads(path.read_text()) if path.exists() else
+               {"what": TIMINGS_WHAT, "written_by": TIMINGS_WRITTEN_BY, "device": "",
+                "torch": "", "date": "", "runs": [], "render_ms": [], "not_measured": "",
+                "batch_images_per_hour": []})
+    key = [entry[k] for k in TIMING_KEYS[section]]
+    entries = timings.setdefault(section, [])
+    for k, old in enumerate(entries):
+        if [old.get(name) for name in TIMING_KEYS[section]] == key:
+            entries[k] = {**old, **{name: {**old[name], **value}
+                                    if isinstance(value, dict) and isinstance(old.get(name), dict)
+                                    else value for name, value in entry.items()}}
+            break
+    else:
+        entries.append(entry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(_summarise(timings), indent=1) + "\n")
+    partial.replace(path)
+    return timings
+
+
+# ----------------------------------------------------------------------------- command line
+def _default_device(device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _render(args: argparse.Namespace, command: str) -> None:
+    devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    print(f"render forward+backward, batch {args.batch}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
+    for device in devices:
+        name = machine(device)["device"]
+        median, least = {}, {}
+        for size in args.sizes:
+            t = time_render(size, args.batch, device, args.repeats)
+            median[str(size)], least[str(size)] = round(t["median_ms"], 2), round(t["min_ms"], 2)
+            print(f"  {device:4s} ({name}) {size:4d}×{size:<4d} median {t['median_ms']:8.2f} ms"
+                  f"   min {t['min_ms']:8.2f} ms")
+        if args.json:
+            write_timings(args.json, "render_ms", {
+                "command": command, "batch": args.batch, **machine(device),
+                "median": median, "min": least})
+
+
+def _reconstruct(args: argparse.Namespace, command: str) -> None:
+    device = _default_device(args.device)
+    t = time_reconstruct(args.preset, args.quick, device, layout_of=args.layout_of)
+    what = f", {args.layout_of}'s layout (random weights)" if args.layout_of else ""
+    print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}{what}, "
+          f"{device} ({machine(device)['device']}), {torch.get_num_threads()} CPU threads, "
+          f"torch {torch.__version__}")
+    for part, seconds in t.items():
+        print(f"  {part:8s} {seconds:7.1f} s")
+    if args.json:
+        gan = (f"{args.layout_of}'s layout (random weights)" if args.layout_of
+               else "synface64 (bundled)")
+        write_timings(args.json, "runs", {
+            "preset": args.preset, "quick": args.quick, "gan": gan,
+            "layout": args.layout_of or "synface64", "command": command, **machine(device),
+            "seconds": {part: round(seconds, 1) for part, seconds in t.items()}})
+
+
+def _batch(args: argparse.Namespace, command: str) -> None:
+    device = _default_device(args.device)
+    print(f"reconstruct_batch, preset {args.preset}{' (quick)' if args.quick else ''}, "
+          f"{device} ({machine(device)['device']}), {torch.get_num_threads()} CPU threads, "
+          f"torch {torch.__version__}")
+    for k in args.sizes:  # each figure as soon as it is measured
+        rate = time_batch([k], args.preset, args.quick, device, args.vectorize)[k]
+        print(f"  batch {k:3d}  {rate:8.1f} images/hour", flush=True)
+        if args.json:
+            write_timings(args.json, "batch_images_per_hour", {
+                "command": command, "preset": args.preset, "quick": args.quick,
+                "vectorize": args.vectorize, **machine(device),
+                "per_batch_size": {str(k): round(rate, 1)}})
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m g2s_lite.bench",
-                                     description="Print timings of the book's building blocks.")
-    sub = parser.add_subparsers(dest="what", required=True)
+    from .results import command_parser
+    from .runtime import command_text
+
+    prog = "python -m g2s_lite.bench"
+    parser = command_parser(prog, "How long the book's building blocks take (timings); for "
+                            "how accurate the method is, see python -m g2s_lite.benchmark.")
+    sub = parser.add_subparsers(dest="what", required=True, parser_class=type(parser))
     p = sub.add_parser("render", help="forward+backward of the renderer Φ")
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="image sizes")
@@ -155,53 +300,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", action="append",
                    help="cpu and/or cuda (default: cpu, plus cuda when available)")
     q = sub.add_parser("reconstruct", help="the whole method on one SynFace, seconds per part")
-    q.add_argument("--preset", default="synface64", help="preset (default synface64)")
-    q.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
-                   help="the quick schedule (the default when G2S_QUICK=1)")
-    q.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     q.add_argument("--layout-of", default=None, metavar="GAN",
                    help="time a random-weight GAN and networks of this released model's "
                         "layout (e.g. celeba128 with --preset face128); nothing is downloaded")
     b = sub.add_parser("batch", help="images per hour, several images reconstructed at once")
     b.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16],
                    help="images at once (default 1 4 16)")
-    b.add_argument("--preset", default="synface64", help="preset (default synface64)")
-    b.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
-                   help="the quick schedule (the default when G2S_QUICK=1)")
-    b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     b.add_argument("--vectorize", action=argparse.BooleanOptionalAction, default=None,
                    help="one vectorised call for the images' nets (default: on a GPU)")
+    for one in (q, b):
+        one.add_argument("--preset", default="synface64", help="preset (default synface64)")
+        one.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
+                         help="the quick schedule (the default when G2S_QUICK=1)")
+        one.add_argument("--device", default=None,
+                         help="cpu or cuda (default: cuda when available)")
+    for one in (p, q, b):
+        one.add_argument("--json", type=Path, default=None, metavar="FILE",
+                         help="also write the figures into this timings file (made, or "
+                              "updated in place of the entry timed alike), e.g. "
+                              "results/timings_gpu.json")
     args = parser.parse_args(argv)
-    if args.what == "batch":
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-        print(f"reconstruct_batch, preset {args.preset}{' (quick)' if args.quick else ''}, "
-              f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
-              f"torch {torch.__version__}")
-        for k in args.sizes:  # each figure as soon as it is measured
-            rate = time_batch([k], args.preset, args.quick, device, args.vectorize)[k]
-            print(f"  batch {k:3d}  {rate:8.1f} images/hour", flush=True)
-        return
-    if args.what == "reconstruct":
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-        t = time_reconstruct(args.preset, args.quick, device, layout_of=args.layout_of)
-        what = f", {args.layout_of}'s layout (random weights)" if args.layout_of else ""
-        print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}{what}, "
-              f"{device} ({name}), {torch.get_num_threads()} CPU threads, "
-              f"torch {torch.__version__}")
-        for part, seconds in t.items():
-            print(f"  {part:8s} {seconds:7.1f} s")
-        return
-    devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    print(f"render forward+backward, batch {args.batch}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
-    for device in devices:
-        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-        for size in args.sizes:
-            t = time_render(size, args.batch, device, args.repeats)
-            print(f"  {device:4s} ({name}) {size:4d}×{size:<4d} median {t['median_ms']:8.2f} ms"
-                  f"   min {t['min_ms']:8.2f} ms")
+    run = {"render": _render, "reconstruct": _reconstruct, "batch": _batch}[args.what]
+    run(args, command_text(prog, argv))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""The SynFace benchmark — Chapter 7: the paper's Tables 1 and 2, measured on our world.
+"""The SynFace benchmark: how *accurate* the methods are (how *long*: :mod:`~g2s_lite.bench`).
+
+Chapter 7: the paper's Tables 1 and 2, measured on our world, by ``python -m
+g2s_lite.benchmark`` (``python -m g2s_lite.bench``, a different command, times things).
 
 Held-out SynFaces (seed :data:`BENCHMARK_SEED`, used for nothing else) are reconstructed by
 every method and compared with their ground truth in the image's own view:
@@ -20,11 +23,12 @@ every method and compared with their ground truth in the image's own view:
 * ``g2s_pretrained_nosym``, ``g2s_pretrained_prior_*``: the same ablations from that start
   (not run unless asked for with ``--methods``).
 
-Each test image is projected onto the GAN once; every GAN2Shape variant starts from that w.
-Results are written after every method of every image (:mod:`~g2s_lite.results` keeps the
-files, never half written), so ``--resume`` continues an interrupted run from the last
-method it finished. Beside the JSON, ``<out>.depths.pt`` keeps the
-depth maps the learned methods predicted, so that a chapter can show the best and worst
+Each row is one entry of :data:`ROWS` (how a face's depth is predicted); :func:`prepare`
+makes what the rows share once. Each test image is projected onto the GAN once; every
+GAN2Shape variant starts from that w. Results are written after every method of every image
+(:mod:`~g2s_lite.results` keeps the files, never half written), so ``--resume`` continues an
+interrupted run from the last method it finished. Beside the JSON, ``<out>.depths.pt`` keeps
+the depth maps the learned methods predicted, so that a chapter can show the best and worst
 reconstructions without re-running them, and each GAN2Shape entry keeps the ``view`` its V
 found (pitch, yaw, roll in radians, translation) to hold against the true one.
 
@@ -45,12 +49,13 @@ with ``python -m g2s_lite.results``.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -58,11 +63,17 @@ from torch import Tensor
 from . import __version__, results
 from .metrics import depth_errors
 from .nets import DepthNet, adam
-from .paper import PAPER_TABLES, quick_length
+from .paper import PAPER_TABLES, Preset, quick_length
+from .prior import starting_prior
 from .render import Renderer
-from .runtime import QUICK_ENV, SOLO, World, joined, quick_mode, seeded
+from .runtime import SOLO, World, add_run_options, command_text, joined, run_options, seeded
 from .synth import SynFaces
 from .unsup3d import WEIGHTS_DIR, Unsup3d
+
+if TYPE_CHECKING:
+    from .gan import Discriminator, Generator
+    from .losses import PerceptualLoss
+    from .pretrain import Pretrained
 
 #: Seed of the test faces: never used for training, tuning or any figure.
 BENCHMARK_SEED = 31337
@@ -83,20 +94,8 @@ PRIOR_ABLATIONS = {
 #: without ``g2s_`` → that fresh-net key.
 PRETRAINED_ABLATIONS = {"g2s_pretrained_" + m.removeprefix("g2s_"): m
                         for m in ("g2s_nosym", *PRIOR_ABLATIONS)}
-#: Methods whose depth is one map for every image (not kept per image).
-CONSTANT_MAPS = ("null_depth", "mean_gt_depth", "ellipsoid_prior")
 #: The Unsup3d rows: method → the weights file it reads (:mod:`~g2s_lite.unsup3d`).
 UNSUP3D_METHODS = {"unsup3d_sym": "unsup3d_sym.pt", "unsup3d_nosym": "unsup3d_nosym.pt"}
-#: What a run evaluates unless told otherwise (the pretrained ablations cost as much again:
-#: ask for them with ``--methods``).
-DEFAULT_METHODS = ("null_depth", "mean_gt_depth", "ellipsoid_prior", "supervised",
-                   *UNSUP3D_METHODS, "g2s_sym",
-                   "g2s_nosym", *PRIOR_ABLATIONS, "g2s_pretrained")
-METHODS = (*DEFAULT_METHODS, *PRETRAINED_ABLATIONS)
-
-#: How a results file's rows are listed and compared (:mod:`~g2s_lite.results`).
-TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER_TABLES,
-                      pretrained_prefix="g2s_pretrained")
 
 
 # ----------------------------------------------------------------------------- supervised
@@ -153,6 +152,285 @@ def train_supervised(steps: int, image_size: int = 64, nf: int = 16, batch: int 
     return net.eval()
 
 
+# ----------------------------------------------------------------------------- the rows
+class Prediction(NamedTuple):
+    """A row's answer for one face: ``depth`` (``S×S`` or ``1×S×S``), where it is ``valid``
+    (``1×1×S×S``; None: everywhere), the ``view`` the method found (pitch, yaw, roll, then
+    translation) and the seconds of the face's projection, when this row made it."""
+
+    depth: Tensor
+    valid: Tensor | None = None
+    view: list[float] | None = None
+    project_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: ``predict(face index, shared)`` → :class:`Prediction`;
+    ``needs``: the parts of :class:`Shared` it reads that take time to make (``"gan"``,
+    ``"supervised"``, ``"pretrained"``: :func:`prepare` makes them only for a run that holds
+    such a row); ``constant``: one depth for every face (its map is not kept per face)."""
+
+    predict: Callable[[int, "Shared"], Prediction]
+    needs: tuple[str, ...] = ()
+    constant: bool = False
+
+
+def constant_row(depth: Callable[["Shared"], Tensor]) -> Row:
+    """A row whose depth is the same map ``depth(shared)`` (``S×S``) for every face."""
+    return Row(lambda i, shared: Prediction(depth(shared)), constant=True)
+
+
+def _supervised(i: int, shared: "Shared") -> Prediction:
+    with torch.no_grad():
+        return Prediction(shared.supervised(shared.image(i)).cpu())
+
+
+def unsup3d_row(method: str) -> Row:
+    """An Unsup3d row: the canonical depth of the weights :data:`UNSUP3D_METHODS` names for
+    ``method``, warped by the view they predict."""
+    def predict(i: int, shared: "Shared") -> Prediction:
+        seen = shared.unsup3d[method].predict(shared.image(i))
+        return Prediction(seen["depth"].cpu(), seen["valid"].cpu())
+
+    return Row(predict)
+
+
+def gan2shape_row(variant: str = "g2s_sym", pretrained: bool = False) -> Row:
+    """A GAN2Shape row: the method as ``variant`` (a fresh-net row's name) runs it — the
+    preset's schedule (``g2s_nosym``: without the mirror term) from the preset's prior (a
+    :data:`PRIOR_ABLATIONS` name: from that prior) — with fresh nets, or with ``pretrained``
+    A, V, L and E (D fresh at the prior all the same). Every face is seeded with its index."""
+    def predict(i: int, shared: "Shared") -> Prediction:
+        from .method import reconstruct
+
+        preset = (replace(shared.preset, flip=(False,)) if variant == "g2s_nosym"
+                  else shared.preset)
+        prior = shared.prior(variant) if variant in PRIOR_ABLATIONS else None
+        if pretrained:  # D fresh at the prior, A, V, L and E pretrained
+            start = dict(nets=shared.pretrained.starting_nets(preset, i, prior),
+                         encoder=shared.pretrained.encoder)
+        else:  # fresh nets, D at the prior
+            start = dict(prior=prior)
+        w, seconds = shared.latent(i)
+        rec = reconstruct(shared.image(i), shared.G, shared.D, w=w, preset=preset,
+                          progress=False, seed=i, perceptual=shared.perceptual, **start)
+        return Prediction(rec.depth.cpu(), rec.valid.cpu(), rec.view[0].tolist(), seconds)
+
+    return Row(predict, needs=("gan", "pretrained") if pretrained else ("gan",))
+
+
+#: Every row, in the order the table lists them: name → how a face's depth is predicted.
+#: A new row is one entry here (and, if it is a prior variant, one in PRIOR_ABLATIONS).
+ROWS: dict[str, Row] = {
+    "null_depth": constant_row(lambda shared: torch.ones(shared.size, shared.size)),
+    "mean_gt_depth": constant_row(lambda shared: shared.mean_depth),
+    "ellipsoid_prior": constant_row(lambda shared: shared.ellipsoid),  # the method's own start
+    "supervised": Row(_supervised, needs=("supervised",)),
+    **{m: unsup3d_row(m) for m in UNSUP3D_METHODS},
+    **{m: gan2shape_row(m) for m in ("g2s_sym", "g2s_nosym", *PRIOR_ABLATIONS)},
+    "g2s_pretrained": gan2shape_row(pretrained=True),
+    **{m: gan2shape_row(fresh, pretrained=True) for m, fresh in PRETRAINED_ABLATIONS.items()},
+}
+#: Methods whose depth is one map for every image (not kept per image).
+CONSTANT_MAPS = tuple(m for m, row in ROWS.items() if row.constant)
+#: What a run evaluates unless told otherwise (the pretrained ablations cost as much again:
+#: ask for them with ``--methods``).
+DEFAULT_METHODS = tuple(m for m in ROWS if m not in PRETRAINED_ABLATIONS)
+METHODS = tuple(ROWS)
+
+#: How a results file's rows are listed and compared (:mod:`~g2s_lite.results`).
+TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER_TABLES,
+                      pretrained_prefix="g2s_pretrained")
+
+
+# ----------------------------------------------------------------------------- a run
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What a run evaluates and where it writes (one field per command-line option).
+
+    ``n``, ``seed``: the test faces ``SynFaces(64).sample(n, seed)``, of which faces ``first
+    … stop−1`` are evaluated (default all; shares of a run are joined by
+    :func:`~g2s_lite.results.merge`, the faces and ``mean_gt_depth`` being those of the whole
+    ``n`` in each). ``methods``: keys of :data:`ROWS`. ``preset``: the GAN2Shape schedule
+    (:func:`~g2s_lite.paper.get_preset`); ``quick``: every schedule cut for a quick look (the
+    preset, the supervised bound's, the pretraining), recorded in ``meta`` and in the
+    preset's name. ``out`` (None: keep in memory) and ``markdown_out`` are rewritten after
+    every image; ``resume`` keeps the images already in ``out`` (the same seed and preset:
+    :func:`~g2s_lite.results.resume`). ``supervised_steps``: default :data:`SUPERVISED_STEPS`
+    (cut in quick mode). ``pretrained``: a file of the nets the pretrained rows start from
+    (:meth:`~g2s_lite.pretrain.Pretrained.save`; None: pretrained once at the start with the
+    default :class:`~g2s_lite.pretrain.PretrainConfig`, cut in quick mode). ``unsup3d_dir``:
+    the folder of the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`; default the shipped
+    ones). ``perceptual``: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method
+    uses. ``device``: default CUDA when available. ``command``: recorded in ``meta``.
+    """
+
+    n: int
+    seed: int = BENCHMARK_SEED
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    preset: str | Preset = "synface64"
+    quick: bool = False
+    first: int = 0
+    stop: int | None = None
+    out: str | Path | None = None
+    markdown_out: str | Path | None = None
+    resume: bool = False
+    supervised_steps: int | None = None
+    pretrained: str | Path | None = None
+    unsup3d_dir: str | Path | None = None
+    perceptual: str = "auto"
+    device: str | torch.device | None = None
+    progress: bool = True
+    command: str | None = None
+
+    def __post_init__(self):
+        TABLE.check(self.methods)
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if not 0 <= self.first < self.faces.stop <= self.n:
+            raise ValueError(f"test faces {self.first}…{self.faces.stop - 1} are not a range "
+                             f"within the {self.n} test faces; use 0 <= --first < --stop <= "
+                             "--n")
+
+    @property
+    def faces(self) -> range:
+            return range(self.first, self.n if self.stop is None else self.stop)
+
+
+@dataclass
+class Shared:
+    """What the rows of a run share, made once by :func:`prepare`: the test faces, the
+    schedule, the device, and the parts the chosen rows need (None where none does)."""
+
+    faces: dict[str, Tensor]
+    preset: Preset
+    device: torch.device
+    G: Generator | None = None
+    D: Discriminator | None = None
+    perceptual: PerceptualLoss | None = None
+    supervised: DepthNet | None = None
+    unsup3d: dict[str, Unsup3d] = field(default_factory=dict)
+    pretrained: Pretrained | None = None
+    #: the face last projected and its w (each face is projected once for all its rows)
+    projected: tuple[int, Tensor] | None = None
+
+    @property
+    def size(self) -> int:
+        return self.preset.image_size
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.size)
+
+    def image(self, i: int) -> Tensor:
+        """Test face ``i``, ``1×3×S×S`` on the run's device."""
+        return self.faces["image"][i:i + 1].to(self.device)
+
+    @cached_property
+    def mean_depth(self) -> Tensor:
+        """The average true depth where each face covers the pixel, ``S×S`` (uncovered
+        pixels hold the renderer's invalid depth, which is no depth at all)."""
+        depth = self.faces["depth"]
+        covered = (depth <= self.renderer.valid_max_depth).float()
+        return ((depth * covered).sum(0) / covered.sum(0).clamp(min=1)
+                ).where(covered.sum(0) > 0, torch.ones(self.size, self.size))
+
+    @cached_property
+    def ellipsoid(self) -> Tensor:
+        """The depth the method starts from, ``S×S``."""
+        return starting_prior(self.preset)
+
+    def prior(self, variant: str) -> Tensor:
+        """The starting depth of the prior variant ``variant`` (:data:`PRIOR_ABLATIONS`)."""
+        kind, extra = PRIOR_ABLATIONS[variant]
+        return starting_prior(self.preset, kind, **extra(self.size))
+
+    def latent(self, i: int) -> tuple[Tensor, float | None]:
+        """Face ``i``'s w, and the seconds its projection took when this call made it (None
+        when an earlier row of the face already had)."""
+        if self.projected is not None and self.projected[0] == i:
+            return self.projected[1], None
+        from .invert import project
+
+        t0 = time.perf_counter()
+        w, _ = project(self.image(i), self.G, self.D, self.preset.project, progress=False)
+        self.projected = (i, w)
+        return w, time.perf_counter() - t0
+
+
+def _made_once(world: World, device: torch.device, make: Callable):
+    """``make()`` in a plain run; under torchrun made by rank 0 alone and sent to the other
+    processes, each moving it to its own ``device``."""
+    if world.size == 1:
+        return make()
+    return world.broadcast(make() if world.main else None).to(device)
+
+
+def prepare(config: BenchmarkConfig, shared: Shared, world: World,
+            ledger: results.Ledger) -> Shared:
+    """Make once what ``config``'s rows share, each part recorded in the ``ledger``'s meta:
+    the GAN and the perceptual loss for GAN2Shape's rows and each Unsup3d row's weights; the
+    supervised bound and the pretrained nets (minutes) only if a face of the run still lacks
+    a row that needs them."""
+    from . import hub
+    from .losses import PerceptualLoss
+
+    def needed(part: str, to_do: bool = False) -> bool:
+        return any(part in ROWS[m].needs
+                   and (not to_do or any(ledger.lacks(i, m) for i in config.faces))
+                   for m in config.methods)
+
+    meta = ledger.meta
+    if needed("gan"):
+        shared.G, shared.D = hub.load("synface64", device=shared.device)
+        shared.G.mean_latent()
+    if needed("supervised", to_do=True):
+        steps = (config.supervised_steps if config.supervised_steps is not None
+                 else quick_length(SUPERVISED_STEPS) if config.quick else SUPERVISED_STEPS)
+        t0 = time.perf_counter()
+        shared.supervised = _made_once(world, shared.device, lambda: train_supervised(
+            steps, shared.size, progress=config.progress, device=shared.device))
+        meta["supervised_training_seconds"] = time.perf_counter() - t0
+        meta["supervised_steps"] = steps
+    if needed("gan"):
+        shared.perceptual = PerceptualLoss(config.perceptual)
+    for m in (m for m in config.methods if m in UNSUP3D_METHODS):
+        path = Path(config.unsup3d_dir or WEIGHTS_DIR) / UNSUP3D_METHODS[m]
+        shared.unsup3d[m] = Unsup3d.load(path, shared.device)
+        meta.setdefault("unsup3d", {})[m] = {"file": str(path), "sha256": hub.sha256(path),
+                                             **{k: v for k, v in shared.unsup3d[m].meta.items()
+                                                if k in ("command", "train_seconds",
+                                                         "device", "config")}}
+    if needed("pretrained", to_do=True):
+        shared.pretrained = _pretrained_nets(config, shared, world, meta)
+    return shared
+
+
+def _pretrained_nets(config: BenchmarkConfig, shared: Shared, world: World,
+                     meta: dict) -> Pretrained:
+    """The nets the pretrained rows start from: ``config.pretrained``'s (which must be
+    those a resumed file was run with), or pretrained here, once."""
+    from . import hub
+    from .pretrain import Pretrained, PretrainConfig, pretrain
+
+    if config.pretrained is None:
+        schedule = PretrainConfig().quick() if config.quick else PretrainConfig()
+        start = _made_once(world, shared.device, lambda: pretrain(
+            shared.G, shared.D, shared.preset.base_name, perceptual=shared.perceptual,
+            config=schedule, progress=config.progress))
+        meta["pretrained"] = {"file": None, **start.meta}
+        return start
+    start = Pretrained.load(config.pretrained, shared.G, shared.device)
+    made = {"file": str(config.pretrained), "sha256": hub.sha256(config.pretrained),
+            **start.meta}
+    before = meta.get("pretrained", {}).get("sha256", made["sha256"])
+    if before != made["sha256"]:
+        raise ValueError(f"{config.out} was run with other pretrained nets (sha256 {before}) "
+                         f"than {config.pretrained}; resume with the same --pretrained file")
+    meta["pretrained"] = made
+    return start
+
+
 # ----------------------------------------------------------------------------- evaluation
 def _errors(depth: Tensor, faces: dict[str, Tensor], i: int, renderer: Renderer,
             valid: Tensor | None = None) -> tuple[float, float]:
@@ -161,245 +439,66 @@ def _errors(depth: Tensor, faces: dict[str, Tensor], i: int, renderer: Renderer,
     return 100 * e["side"].item(), e["mad"].item()
 
 
-def _pretrained(method: str) -> bool:
-    """Whether ``method`` starts from the pretrained nets."""
-    return method.startswith(TABLE.pretrained_prefix)
+def evaluate(config: BenchmarkConfig, world: World = SOLO) -> dict:
+    """Evaluate ``config.methods`` on its test faces; write (and return) the results JSON.
 
-
-def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
-        methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, preset: str = "synface64",
-        resume: bool = False, supervised_steps: int | None = None, progress: bool = True,
-        device: torch.device | str | None = None, command: str | None = None,
-        markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None,
-        pretrained: str | Path | None = None, quick: bool = False,
-        perceptual: str = "auto", world: World = SOLO,
-        unsup3d_dir: str | Path | None = None) -> dict:
-    """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
-
-    Args:
-        n, seed: the test faces ``SynFaces(64).sample(n, seed)``.
-        out: JSON file, rewritten after every image (None: keep in memory).
-        methods: keys of :data:`METHODS`.
-        preset: the GAN2Shape schedule (:func:`~g2s_lite.paper.get_preset`).
-        resume: keep the images already in ``out`` (same seed and preset;
-            :func:`~g2s_lite.results.resume`).
-        supervised_steps: training steps of the supervised bound (default
-            :data:`SUPERVISED_STEPS`, cut in quick mode).
-        progress: progress bars.
-        device: default CUDA when available.
-        command: recorded in ``meta``.
-        markdown_out: also rewrite this markdown table (:func:`~g2s_lite.results.markdown`)
-            after every image.
-        first, stop: evaluate only test faces ``first … stop−1`` of the ``n`` (default all),
-            so that two machines or cores can share a run; :func:`~g2s_lite.results.merge`
-            joins the files.
-            The faces and ``mean_gt_depth`` stay those of the whole ``n``.
-        pretrained: the nets ``g2s_pretrained`` and its ablations start from (a file written
-            by :meth:`~g2s_lite.pretrain.Pretrained.save`); None pretrains them once here with
-            the default :class:`~g2s_lite.pretrain.PretrainConfig` (quick mode: its
-            :meth:`~g2s_lite.pretrain.PretrainConfig.quick` cut).
-        quick: every schedule cut for a quick look (the preset, the supervised bound's
-            steps, the pretraining); recorded in ``meta`` and in the preset's name.
-        perceptual: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method uses.
-        world: the processes sharing the run (:func:`~g2s_lite.runtime.joined`): each does
-            its :meth:`~g2s_lite.runtime.World.share` of the faces to do, rank 0 trains the
-            supervised bound and pretrains (the others get its nets) and writes ``out``;
-            every process returns the whole result.
-        unsup3d_dir: the folder holding the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`;
-            default the package's shipped ones).
+    ``world``: the processes sharing the run (:func:`~g2s_lite.runtime.joined`): each does
+    its :meth:`~g2s_lite.runtime.World.share` of the faces to do, rank 0 trains the
+    supervised bound and pretrains (the others get its nets) and writes ``out``; every
+    process returns the whole result.
     """
     from tqdm.auto import tqdm
 
-    from . import hub
-    from .invert import project
-    from .losses import PerceptualLoss
-    from .method import reconstruct
-    from .paper import Preset, get_preset
-    from .pretrain import Pretrained, PretrainConfig, pretrain
-    from .prior import starting_prior
-    from .runtime import pick_device
+    from .paper import get_preset
 
-    TABLE.check(methods)
-    stop = n if stop is None else stop
-    if not 0 <= first < stop <= n:
-        raise ValueError(f"test faces {first}…{stop - 1} are not a range within the {n} test "
-                         f"faces; use 0 <= --first < --stop <= --n")
-    device = world.device(None if device is None else str(device))
-    the_preset = get_preset(preset, quick=quick)
-    size = the_preset.image_size
-    renderer = Renderer(size)
-    out = Path(out) if out is not None else None
-    meta = {"command": command or "g2s_lite.benchmark.run", "device": str(device),
-            "n_images": n, "seed": seed, "preset": the_preset.name, "version": __version__,
-            "quick": quick, "torch": torch.__version__, "wall_seconds": 0.0,
-            "world_size": world.size}
-    images: dict[str, dict] = {}
-    depths: dict[str, dict[str, Tensor]] = {}
-    if resume and out is not None:
-        if world.main and out.exists():
-            images, depths, meta = results.resume(out, meta)
-        if world.size > 1:
-            images, depths, meta = world.broadcast((images, depths, meta))
-        # what the processes of a stopped torchrun run had done and not yet joined
-        for share in world.gather([results.resume(p, meta)[:2] for p in results.parts(out)]):
-            for more, more_depths in share:
-                images = results.join(images, depths, more, more_depths)
-    faces = SynFaces(size).sample(n, seed=seed)
-    started = time.perf_counter()
-    wall0 = meta["wall_seconds"]
-
-    def save(joined_up: bool = True) -> dict:
-        """Write ``out`` (``joined_up``: all the shares are in) or this process's part file."""
-        nonlocal images, depths
-        images = dict(sorted(images.items(), key=lambda kv: int(kv[0])))
-        depths = dict(sorted(depths.items(), key=lambda kv: int(kv[0])))
-        meta["wall_seconds"] = wall0 + time.perf_counter() - started
-        # every row the file holds, not only this run's: a --resume with other --methods adds
-        # rows to a results file
-        result = {"rows": results.rows(images, TABLE), "meta": meta, "images": images}
-        if joined_up and world.main:
-            results.write(result, depths, out, markdown_out, TABLE)
-        elif not joined_up and out is not None:
-            results.write(result, depths, results.part_path(out, world.rank))
-        return result
-
-    gan_methods = [m for m in methods if m.startswith("g2s")]
-    G = D = None
-    if gan_methods:
-        G, D = hub.load("synface64", device=device)
-        G.mean_latent()
-    supervised = None
-    if "supervised" in methods and any("supervised" not in images.get(str(i), {})
-                                       for i in range(first, stop)):
-        steps = (supervised_steps if supervised_steps is not None
-                 else quick_length(SUPERVISED_STEPS) if quick else SUPERVISED_STEPS)
-        t0 = time.perf_counter()
-        if world.size == 1:
-            supervised = train_supervised(steps, size, progress=progress, device=device)
-        else:  # one process trains, the others take its net
-            supervised = world.broadcast(
-                train_supervised(steps, size, progress=progress, device=device)
-                if world.main else None).to(device)
-        meta["supervised_training_seconds"] = time.perf_counter() - t0
-        meta["supervised_steps"] = steps
-    perceptual = PerceptualLoss(perceptual) if gan_methods else None
-    unsup3d = {}
-    for m in methods:
-        if m in UNSUP3D_METHODS:
-            path = Path(unsup3d_dir or WEIGHTS_DIR) / UNSUP3D_METHODS[m]
-            unsup3d[m] = Unsup3d.load(path, device)
-            meta.setdefault("unsup3d", {})[m] = {"file": str(path), "sha256": hub.sha256(path),
-                                                 **{k: v for k, v in unsup3d[m].meta.items()
-                                                    if k in ("command", "train_seconds",
-                                                             "device", "config")}}
-    start = None
-    if any(_pretrained(m) and m not in images.get(str(i), {})
-           for m in methods for i in range(first, stop)):
-        if pretrained is not None:
-            start = Pretrained.load(pretrained, G, device)
-            made = {"file": str(pretrained), "sha256": hub.sha256(pretrained), **start.meta}
-            before = meta.get("pretrained", {}).get("sha256", made["sha256"])
-            if before != made["sha256"]:
-                raise ValueError(f"{out} was run with other pretrained nets (sha256 {before}) "
-                                 f"than {pretrained}; resume with the same --pretrained file")
-            meta["pretrained"] = made
-        elif world.size == 1:
-            start = pretrain(G, D, the_preset.base_name, perceptual=perceptual,
-                             config=PretrainConfig().quick() if quick else PretrainConfig(),
-                             progress=progress)
-            meta["pretrained"] = {"file": None, **start.meta}
-        else:  # one process pretrains, the others take its nets
-            start = world.broadcast(
-                pretrain(G, D, the_preset.base_name, perceptual=perceptual,
-                         config=PretrainConfig().quick() if quick else PretrainConfig(),
-                         progress=progress) if world.main else None).to(device)
-            meta["pretrained"] = {"file": None, **start.meta}
-    # the average true depth where each face covers the pixel (uncovered pixels hold the
-    # renderer's invalid depth, which is no depth at all)
-    covered = (faces["depth"] <= renderer.valid_max_depth).float()
-    mean_depth = ((faces["depth"] * covered).sum(0) / covered.sum(0).clamp(min=1)
-                  ).where(covered.sum(0) > 0, torch.ones(size, size))
-    null = torch.ones(size, size)
-    ellipsoid = starting_prior(the_preset)  # the method's own start
-    # each GAN2Shape variant's schedule, the depth its D starts at (None: the preset's own
-    # prior) and the pretrained nets it starts from (None: fresh nets), decided once for the run
-    setups: dict[str, tuple[Preset, Tensor | None, Pretrained | None]] = {}
-    for m in gan_methods:
-        variant = PRETRAINED_ABLATIONS.get(m, m)  # the fresh-net method it repeats
-        config = replace(the_preset, flip=(False,)) if variant == "g2s_nosym" else the_preset
-        prior = None
-        if variant in PRIOR_ABLATIONS:
-            kind, extra = PRIOR_ABLATIONS[variant]
-            prior = starting_prior(the_preset, kind, **extra(size))
-        setups[m] = (config, prior, start if _pretrained(m) else None)
-
-    todo_faces = [i for i in range(first, stop)
-                  if any(m not in images.get(str(i), {}) for m in methods)]
-    mine = world.share(todo_faces)
-    for i in tqdm(mine, desc="benchmark", disable=not progress or not world.main):
-        record = images.setdefault(str(i), {})
-        todo = [m for m in methods if m not in record]
-        w = None
-        for m in todo:
+    device = world.device(None if config.device is None else str(config.device))
+    preset = get_preset(config.preset, quick=config.quick)
+    meta = {"command": config.command or "g2s_lite.benchmark.run", "device": str(device),
+            "n_images": config.n, "seed": config.seed, "preset": preset.name,
+            "version": __version__, "quick": config.quick, "torch": torch.__version__,
+            "wall_seconds": 0.0, "world_size": world.size}
+    ledger = results.Ledger.start(TABLE, config.out, config.markdown_out, meta, world,
+                                  config.resume)
+    faces = SynFaces(preset.image_size).sample(config.n, seed=config.seed)
+    shared = prepare(config, Shared(faces, preset, device), world, ledger)
+    mine = world.share([i for i in config.faces
+                        if any(ledger.lacks(i, m) for m in config.methods)])
+    for i in tqdm(mine, desc="benchmark", disable=not config.progress or not world.main):
+        for m in [m for m in config.methods if ledger.lacks(i, m)]:
             t0 = time.perf_counter()
-            valid = view = None
-            if m == "null_depth":
-                depth = null
-            elif m == "mean_gt_depth":
-                depth = mean_depth
-            elif m == "ellipsoid_prior":
-                depth = ellipsoid
-            elif m == "supervised":
-                with torch.no_grad():
-                    depth = supervised(faces["image"][i:i + 1].to(device)).cpu()
-            elif m in UNSUP3D_METHODS:  # the canonical depth warped by the predicted view
-                seen = unsup3d[m].predict(faces["image"][i:i + 1].to(device))
-                depth, valid = seen["depth"].cpu(), seen["valid"].cpu()
-            else:
-                image = faces["image"][i:i + 1].to(device)
-                if w is None:
-                    tp = time.perf_counter()
-                    w, _ = project(image, G, D, the_preset.project, progress=False)
-                    record["project_seconds"] = time.perf_counter() - tp
-                config, prior, nets_from = setups[m]
-                if nets_from is None:  # fresh nets, D at the prior
-                    start_with = dict(prior=prior)
-                else:  # D fresh at the prior, A, V, L and E pretrained
-                    start_with = dict(nets=nets_from.starting_nets(config, i, prior),
-                                      encoder=nets_from.encoder)
-                rec = reconstruct(image, G, D, w=w, preset=config, progress=False, seed=i,
-                                  perceptual=perceptual, **start_with)
-                depth, valid = rec.depth.cpu(), rec.valid.cpu()
-                view = rec.view[0].tolist()  # to hold against the true view
-            side_, mad_ = _errors(depth, faces, i, renderer, valid)
-            if not (math.isfinite(side_) and math.isfinite(mad_)):
+            p = ROWS[m].predict(i, shared)
+            side, mad = _errors(p.depth, faces, i, shared.renderer, p.valid)
+            if not (math.isfinite(side) and math.isfinite(mad)):
                 raise RuntimeError(f"method {m} gave a non-finite error on test image {i}")
-            record[m] = {"side": side_, "mad": mad_, "seconds": time.perf_counter() - t0}
-            if view is not None:
-                record[m]["view"] = view
-            if m not in CONSTANT_MAPS:
-                kept = depth.reshape(size, size) - 1
-                if valid is not None:
-                    kept = kept.where(valid.reshape(size, size) > 0, torch.nan)
-                depths.setdefault(str(i), {})[m] = kept.to(torch.float16)
-            save(joined_up=world.size == 1)
-    # join the shares: every process gets them all, rank 0 writes the file
-    for more, more_depths in world.gather(({str(i): images[str(i)] for i in mine},
-                                           {str(i): depths.get(str(i), {}) for i in mine})):
-        images = results.join(images, depths, more, more_depths)
-    result = save()
-    world.barrier()  # the joined file is written before any part file goes
-    if out is not None:
-        for part in results.parts(out):
-            results.remove(part)
-    return result
+            if p.project_seconds is not None:
+                ledger.face(i)["project_seconds"] = p.project_seconds
+            entry = {"side": side, "mad": mad, "seconds": time.perf_counter() - t0}
+            if p.view is not None:
+                entry["view"] = p.view  # to hold against the true view
+            ledger.add(i, m, entry, None if ROWS[m].constant else _kept(p, shared.size))
+            ledger.save(joined_up=world.size == 1)
+    return ledger.finish(mine)
+
+
+def _kept(p: Prediction, size: int) -> Tensor:
+    """A depth map as the results keep it (:func:`~g2s_lite.results.depths_path`)."""
+    kept = p.depth.reshape(size, size) - 1
+    if p.valid is not None:
+        kept = kept.where(p.valid.reshape(size, size) > 0, torch.nan)
+    return kept.to(torch.float16)
+
+
+def run(n: int, world: World = SOLO, **options) -> dict:
+    """:func:`evaluate` on the first ``n`` test faces, ``options`` being the other fields of
+    :class:`BenchmarkConfig`: ``run(8, methods=["null_depth", "supervised"])``."""
+    return evaluate(BenchmarkConfig(n, **options), world)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m g2s_lite.benchmark",
-        description="Evaluate GAN2Shape and baselines on held-out SynFaces (Chapter 7).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    prog = "python -m g2s_lite.benchmark"
+    parser = results.command_parser(
+        prog, "How accurate GAN2Shape and its baselines are on held-out SynFaces (Chapter 7); "
+        "for how long things take, see python -m g2s_lite.bench.")
     # --faces under torchrun, whose own options --n would abbreviate
     parser.add_argument("--n", "--faces", type=int, default=50,
                         help="number of test faces (--faces under torchrun)")
@@ -417,9 +516,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")
-    parser.add_argument("--device", default=None, help="torch device (default cuda if any)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--first", type=int, default=0,
                         help="evaluate test faces from this index on (to share a run)")
     parser.add_argument("--stop", type=int, default=None,
@@ -427,25 +523,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
                         help="nets for g2s_pretrained (default: pretrain them at the start; "
                         "make a file with python -m g2s_lite.pretrain)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"cut every schedule for a quick look (also when {QUICK_ENV}=1)")
     parser.add_argument("--perceptual", default="auto", choices=("auto", "lpips", "ssim"),
                         help="the method's perceptual loss (auto: LPIPS where its weights are "
                         "available, else SSIM)")
     parser.add_argument("--unsup3d-dir", type=Path, default=None, metavar="DIR",
                         help="folder with unsup3d_sym.pt and unsup3d_nosym.pt (default: the "
                         "shipped weights; make them with python -m g2s_lite.unsup3d)")
+    add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    command = "python -m g2s_lite.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
+    quick = run_options(args)
     with joined(args.device) as world:  # meta.world_size says how many ran the command
         try:
-            result = run(args.n, args.seed, args.out, args.methods, args.preset, args.resume,
-                         args.supervised_steps, not args.no_progress, args.device, command,
-                         args.markdown, args.first, args.stop, args.pretrained,
-                         quick=args.quick or quick_mode(), perceptual=args.perceptual,
-                         world=world, unsup3d_dir=args.unsup3d_dir)
+            config = BenchmarkConfig(
+                args.n, args.seed, tuple(args.methods), args.preset, quick, args.first,
+                args.stop, out=args.out, markdown_out=args.markdown, resume=args.resume,
+                supervised_steps=args.supervised_steps, pretrained=args.pretrained,
+                unsup3d_dir=args.unsup3d_dir, perceptual=args.perceptual,
+                device=args.device, progress=not args.no_progress,
+                command=command_text(prog, argv))
+            result = evaluate(config, world)
         except ValueError as error:  # faces out of range, a file that cannot be resumed
             parser.error(str(error))
     if world.main:

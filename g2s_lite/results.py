@@ -10,7 +10,9 @@ module is the bookkeeping around it, read top to bottom:
    and the commands that made the file in a short list at the end;
 3. a run that goes on: :func:`resume` gives back what an interrupted run had done;
 4. the edits: :func:`merge` joins a file made alongside (another share of the test faces,
-   other methods), :func:`drop` removes rows to run again, :func:`add_note` explains them.
+   other methods), :func:`drop` removes rows to run again, :func:`add_note` explains them;
+5. a run as it goes: a :class:`Ledger` keeps what it measures in its files, resumed, and
+   the shares of the processes of a ``torchrun`` run joined at the end.
 
 A results file is ``{"rows": [...], "meta": {...}, "images": {...}}``: ``images`` maps a
 face's index (a string) to ``{method: {"side", "mad", "seconds"[, "view"]}}`` (and the
@@ -35,10 +37,13 @@ import importlib
 import importlib.resources
 import json
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from .runtime import SOLO, World
 
 #: What ``meta`` records of the supervised bound's training: it belongs with the row, so
 #: :func:`drop` removes it with the last ``supervised`` entry and :func:`merge` brings it in.
@@ -402,6 +407,89 @@ def add_note(out: str | Path, text: str, table: Table | None = None,
     return result
 
 
+# ----------------------------------------------------------------------------- a run's ledger
+@dataclass
+class Ledger:
+    """What a run has measured so far — ``images`` (as in a results file), the depth maps
+    kept (``depths``, as in its sidecar) and the ``meta`` — and the files it keeps them in:
+    ``out`` (and its ``markdown_out`` table), or, while the processes of a torchrun run each
+    do their share, this process's :func:`part_path` file. Made by :meth:`start`."""
+
+    table: Table
+    out: Path | None
+    markdown_out: Path | None
+    world: World
+    meta: dict
+    images: dict[str, dict] = field(default_factory=dict)
+    depths: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    wall0: float = 0.0  # the wall time of the runs this one resumes
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def start(cls, table: Table, out: str | Path | None, markdown_out: str | Path | None,
+              meta: dict, world: World = SOLO, resume_run: bool = False) -> "Ledger":
+        """An empty ledger for a run described by ``meta``; with ``resume_run``, what
+        ``out`` holds (:func:`resume`) and what the part files of a stopped torchrun run
+        hold, whatever the number of processes that wrote them."""
+        out = None if out is None else Path(out)
+        images, depths = {}, {}
+        if resume_run and out is not None:
+            if world.main and out.exists():
+                images, depths, meta = resume(out, meta)
+            if world.size > 1:
+                images, depths, meta = world.broadcast((images, depths, meta))
+            for share in world.gather([resume(p, meta)[:2] for p in parts(out)]):
+                for more, more_depths in share:
+                    images = join(images, depths, more, more_depths)
+        return cls(table, out, markdown_out, world, meta, images, depths,
+                   wall0=meta["wall_seconds"])
+
+    def face(self, i: int) -> dict:
+        """The entries of face ``i`` (an empty dict when it has none yet)."""
+        return self.images.setdefault(str(i), {})
+
+    def lacks(self, i: int, method: str) -> bool:
+        """Whether face ``i`` has no entry for ``method`` yet."""
+        return method not in self.images.get(str(i), {})
+
+    def add(self, i: int, method: str, entry: dict, depth: torch.Tensor | None) -> None:
+        """``method``'s ``entry`` for face ``i`` (``side``, ``mad``, ``seconds``, …) and its
+        depth map as :func:`depths_path` keeps it (None: none kept)."""
+        self.face(i)[method] = entry
+        if depth is not None:
+            self.depths.setdefault(str(i), {})[method] = depth
+
+    def save(self, joined_up: bool = True) -> dict:
+        """Write ``out`` (``joined_up``: all the shares are in; rank 0 writes) or this
+        process's part file; return the result."""
+        self.images = dict(sorted(self.images.items(), key=lambda kv: int(kv[0])))
+        self.depths = dict(sorted(self.depths.items(), key=lambda kv: int(kv[0])))
+        self.meta["wall_seconds"] = self.wall0 + time.perf_counter() - self.started
+        # every row the file holds, not only this run's: a resumed run with other methods
+        # adds rows to a results file
+        result = {"rows": rows(self.images, self.table), "meta": self.meta,
+                  "images": self.images}
+        if joined_up and self.world.main:
+            write(result, self.depths, self.out, self.markdown_out, self.table)
+        elif not joined_up and self.out is not None:
+            write(result, self.depths, part_path(self.out, self.world.rank))
+        return result
+
+    def finish(self, mine: list[int]) -> dict:
+        """Join the processes' shares (``mine``: the faces this one did) into ``out`` and
+        remove the part files; every process gets the whole result."""
+        for more, more_depths in self.world.gather(
+                ({str(i): self.images[str(i)] for i in mine},
+                 {str(i): self.depths.get(str(i), {}) for i in mine})):
+            self.images = join(self.images, self.depths, more, more_depths)
+        result = self.save()
+        self.world.barrier()  # the joined file is written before any part file goes
+        if self.out is not None:
+            for part in parts(self.out):
+                remove(part)
+        return result
+
+
 # ----------------------------------------------------------------------------- command line
 def load_table(spec: str) -> Table:
     """The :class:`Table` named ``"module:NAME"`` (e.g. ``"g2s_lite.benchmark:TABLE"``)."""
@@ -425,6 +513,13 @@ def _fail(message: str):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         _fail(f"{message} (see --help)")
+
+
+def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A command line's parser whose errors are one line, ``error: …`` on stderr, and exit
+    code 2 (no usage, no traceback); ``--help`` shows the defaults."""
+    return _Parser(prog=prog, description=description,
+                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def main(argv: list[str] | None = None) -> int:

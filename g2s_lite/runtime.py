@@ -13,6 +13,7 @@ down as ``world=``; a plain run is :data:`SOLO`, one process of one.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import multiprocessing
 import os
@@ -90,6 +91,35 @@ def timed(timings: dict[str, float], name: str) -> Iterator[None]:
         yield
     finally:
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------- command lines
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Give a command the options of how it runs, the same in every command: ``--device``,
+    ``--threads``, ``--quick`` and ``--no-progress`` (:func:`run_options` applies them)."""
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"cut every schedule for a quick look (also when {QUICK_ENV}=1)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run_options(args: argparse.Namespace) -> bool:
+    """Apply :func:`add_run_options`' ``--threads``; whether the run is quick (``--quick``
+    or :func:`quick_mode`)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args.quick or quick_mode()
+
+
+def command_text(prog: str, argv: list[str] | None = None) -> str:
+    """The command line a file records: ``prog`` and its arguments (``sys.argv``'s when
+    ``argv`` is None).
+
+    >>> command_text("python -m g2s_lite.benchmark", ["--n", "2"])
+    'python -m g2s_lite.benchmark --n 2'
+    """
+    return " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
 
 
 # ----------------------------------------------------------------------------- side by side

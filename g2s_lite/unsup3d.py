@@ -37,7 +37,6 @@ the depth in the image's own view is the canonical depth warped by the predicted
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -405,12 +404,11 @@ def train(model: Unsup3d, images: Tensor, config: Unsup3dConfig = Unsup3dConfig(
 def main(argv: list[str] | None = None) -> int:
     """``python -m g2s_lite.unsup3d --out FILE``: train Unsup3d on SynFaces and ship D, V."""
     from . import __version__
-    from .runtime import pick_device, quick_mode
+    from .results import command_parser
+    from .runtime import add_run_options, command_text, pick_device, run_options
 
-    parser = argparse.ArgumentParser(
-        prog="python -m g2s_lite.unsup3d",
-        description="Train Unsup3d on a collection of SynFaces (Chapter 10).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    prog = "python -m g2s_lite.unsup3d"
+    parser = command_parser(prog, "Train Unsup3d on a collection of SynFaces (Chapter 10).")
     parser.add_argument("--out", type=Path, required=True, help="weights file to write")
     parser.add_argument("--no-symmetry", action="store_true", help="train without the mirror")
     parser.add_argument("--steps", type=int, default=Unsup3dConfig.steps)
@@ -426,17 +424,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="start L's light from above by this dy (0: frontal, as released)")
     parser.add_argument("--lam-depth-sm", type=float, default=Unsup3dConfig.lam_depth_sm,
                         help="weight of the depth smoothness (the released code: 0 for faces)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--quick", action="store_true", help="a tenth of the steps")
-    parser.add_argument("--no-progress", action="store_true")
+    add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    quick = run_options(args)
     config = Unsup3dConfig(steps=args.steps, batch=args.batch, collection=args.collection,
                            symmetric=not args.no_symmetry, lam_depth_sm=args.lam_depth_sm,
                            light_dy=args.light_dy)
-    if args.quick or quick_mode():
+    if quick:
         config = config.quick()
     device = pick_device(args.device)
     checkpoint = args.checkpoint or args.out.with_name(args.out.name + ".ckpt")
@@ -445,10 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     model = Unsup3d.create(images.shape[-1], config.nf, config.symmetric, config.confidence,
                            args.seed, device, config.light_dy)
     history = train(model, images, config, checkpoint, log, progress=not args.no_progress)
-    command = "python -m g2s_lite.unsup3d " + " ".join(sys.argv[1:] if argv is None else argv)
     model.meta.update(config=asdict(config), seed=args.seed, collection_seed=UNSUP3D_SEED,
                       device=str(device), torch=str(torch.__version__), version=__version__,
-                      command=command, final_loss=sum(history[-100:]) / max(1, len(history[-100:])))
+                      command=command_text(prog, argv),
+                      final_loss=sum(history[-100:]) / max(1, len(history[-100:])))
     model.save(args.out)
     print(f"wrote {args.out}: {config.steps} steps in {model.meta['train_seconds'] / 60:.1f} min")
     return 0

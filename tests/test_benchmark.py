@@ -4,6 +4,7 @@ schedule (the files' bookkeeping itself is tested in test_results.py)."""
 import json
 import math
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -117,9 +118,34 @@ def test_command_line_writes_the_file_and_its_table(tmp_path, capsys, monkeypatc
     # quick mode names its preset, so a full run cannot resume a quick file
     assert result["meta"]["quick"]
     monkeypatch.delenv("G2S_QUICK", raising=False)
-    with pytest.raises(SystemExit):
-        bm.main([a for a in argv if a != "--quick"] + ["--resume"])
-    assert "preset" in capsys.readouterr().err
+    # bad input: one line that says what is wrong, and exit code 2
+    for bad, says in (([a for a in argv if a != "--quick"] + ["--resume"], "preset"),
+                      (["--out", str(out), "--methods", "magic"], "magic"),
+                      (["--out", str(out), "--n", "2", "--first", "2"], "range")):
+        with pytest.raises(SystemExit) as stop:
+            bm.main(bad)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1
+        assert says in err
+
+
+def test_a_new_row_is_one_entry_of_the_registry(tmp_path, monkeypatch):
+    """A row needs nothing but its entry in ROWS (and in the table): here the null depth
+    scaled by 1.05, which both measures score as the null depth itself (SIDE is blind to
+    scale, and every constant depth has the same normals), its map kept per face as for a
+    learned row."""
+    scaled = bm.Row(lambda i, shared: bm.Prediction(torch.full((shared.size,) * 2, 1.05)))
+    monkeypatch.setitem(bm.ROWS, "scaled_null", scaled)
+    monkeypatch.setattr(bm, "TABLE", replace(bm.TABLE, methods=(*bm.METHODS, "scaled_null")))
+    out = tmp_path / "r.json"
+    result = bm.run(2, seed=7, out=out, methods=["null_depth", "scaled_null"], progress=False)
+    rows = {r["method"]: r for r in result["rows"]}
+    assert rows["scaled_null"]["n"] == 2
+    assert rows["scaled_null"]["side"] == pytest.approx(rows["null_depth"]["side"], rel=1e-5)
+    assert rows["scaled_null"]["mad"] == pytest.approx(rows["null_depth"]["mad"], rel=1e-5)
+    kept = torch.load(results.depths_path(out))
+    assert {i: set(m) for i, m in kept.items()} == {"0": {"scaled_null"}, "1": {"scaled_null"}}
+    assert torch.equal(kept["0"]["scaled_null"], torch.full((64, 64), 0.05).half())  # depth − 1
 
 
 def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_path):

@@ -11,7 +11,7 @@ from g2s_lite.paper import Unsup3dConfig
 from g2s_lite.render import Renderer
 from g2s_lite.synth import SynFaces
 from g2s_lite.unsup3d import (Unsup3d, batch_indices, collection, confident_l1,
-                              confident_perceptual, ssim_error, train)
+                              confident_perceptual, main, ssim_error, train)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -170,3 +170,20 @@ def test_benchmark_rows_read_the_weights_and_score_their_depth(tmp_path):
     assert result["meta"]["unsup3d"]["unsup3d_sym"]["file"].endswith("unsup3d_sym.pt")
     with pytest.raises(FileNotFoundError):
         bm.run(1, methods=["unsup3d_sym"], progress=False, unsup3d_dir=tmp_path / "none")
+
+
+def test_command_line_writes_weights_that_say_how_they_were_made(tmp_path, capsys):
+    out = tmp_path / "u.pt"
+    argv = ["--out", str(out), "--collection", "4", "--steps", "2", "--batch", "2",
+            "--no-symmetry", "--no-progress", "--threads", "1"]
+    assert main(argv) == 0
+    model = Unsup3d.load(out)
+    assert model.meta["command"] == "python -m g2s_lite.unsup3d " + " ".join(argv)
+    assert (model.meta["config"]["steps"], model.meta["config"]["symmetric"]) == (2, False)
+    assert (tmp_path / "u.pt.ckpt").exists() and (tmp_path / "u.pt.log").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # bad input: one line, exit code 2
+        main(["--out", str(out), "--steps", "many"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert "--steps" in err
