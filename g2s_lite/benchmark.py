@@ -60,7 +60,7 @@ from .metrics import depth_errors
 from .nets import DepthNet, adam
 from .paper import PAPER_TABLES, quick_length
 from .render import Renderer
-from .runtime import QUICK_ENV, SOLO, World, joined, quick_mode, seeded
+from .runtime import QUICK_ENV, SOLO, World, downloads_allowed, joined, quick_mode, seeded
 from .synth import SynFaces
 from .unsup3d import WEIGHTS_DIR, Unsup3d
 
@@ -173,7 +173,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         markdown_out: str | Path | None = None, first: int = 0, stop: int | None = None,
         pretrained: str | Path | None = None, quick: bool = False,
         perceptual: str = "auto", world: World = SOLO,
-        unsup3d_dir: str | Path | None = None) -> dict:
+        unsup3d_dir: str | Path | None = None, downloads: bool = False) -> dict:
     """Evaluate ``methods`` on ``n`` test faces; write (and return) the results JSON.
 
     Args:
@@ -201,6 +201,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
         quick: every schedule cut for a quick look (the preset, the supervised bound's
             steps, the pretraining); recorded in ``meta`` and in the preset's name.
         perceptual: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method uses.
+        downloads: whether that loss may download LPIPS's backbone (``"auto"``).
         world: the processes sharing the run (:func:`~g2s_lite.runtime.joined`): each does
             its :meth:`~g2s_lite.runtime.World.share` of the faces to do, rank 0 trains the
             supervised bound and pretrains (the others get its nets) and writes ``out``;
@@ -282,7 +283,7 @@ def run(n: int, seed: int = BENCHMARK_SEED, out: str | Path | None = None,
                 if world.main else None).to(device)
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
-    perceptual = PerceptualLoss(perceptual) if gan_methods else None
+    perceptual = PerceptualLoss(perceptual, downloads=downloads) if gan_methods else None
     unsup3d = {}
     for m in methods:
         if m in UNSUP3D_METHODS:
@@ -445,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                          args.supervised_steps, not args.no_progress, args.device, command,
                          args.markdown, args.first, args.stop, args.pretrained,
                          quick=args.quick or quick_mode(), perceptual=args.perceptual,
-                         world=world, unsup3d_dir=args.unsup3d_dir)
+                         world=world, unsup3d_dir=args.unsup3d_dir,
+                         downloads=downloads_allowed())
         except ValueError as error:  # faces out of range, a file that cannot be resumed
             parser.error(str(error))
     if world.main:

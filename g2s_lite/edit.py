@@ -345,10 +345,10 @@ def load_kept(path: str | Path, G, preset="synface64"):
 
 def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface64",
                            first: int = 0, quick: bool = False, progress: bool = False,
-                           log=print) -> None:
+                           log=print, downloads: bool = False) -> None:
     """Reconstruct test faces ``first … n−1`` of the SynFace benchmark exactly as its
-    ``g2s_sym`` row does (same w, seed and perceptual loss), keeping each in
-    ``keep_dir/face_NNN.pt``; faces already kept are skipped (resumable)."""
+    ``g2s_sym`` row does (same w, seed and perceptual loss: ``downloads`` as there), keeping
+    each in ``keep_dir/face_NNN.pt``; faces already kept are skipped (resumable)."""
     from . import hub
     from .benchmark import BENCHMARK_SEED
     from .invert import project
@@ -361,7 +361,7 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
     G, D = hub.load("synface64", device="cpu")
     G.mean_latent()
     faces = SynFaces(the_preset.image_size).sample(n, seed=BENCHMARK_SEED)
-    perceptual = PerceptualLoss("auto")
+    perceptual = PerceptualLoss("auto", downloads=downloads)
     for i in range(first, n):
         path = Path(keep_dir) / f"face_{i:03d}.pt"
         if path.exists():
@@ -839,6 +839,8 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import downloads_allowed
+
     parser = argparse.ArgumentParser(
         prog="python -m g2s_lite.edit",
         description="Chapter 8's measurement: reconstruct the SynFace benchmark's test faces "
@@ -863,7 +865,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     say = lambda s: print(s, flush=True)  # noqa: E731
     if args.what == "keep":
-        reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick, log=say)
+        reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick, log=say,
+                               downloads=downloads_allowed())
     else:
         command = "python -m g2s_lite.edit " + " ".join(sys.argv[1:] if argv is None else argv)
         result = measure(args.keep, args.out, args.n, args.markdown, args.preset, args.quick,

@@ -234,7 +234,7 @@ def test_the_registry_has_the_papers_five_gans_with_their_presets():
 
 @pytest.mark.parametrize("name", GANS)
 def test_random_weights_of_each_released_gans_shapes_load_through_hub(name, tmp_path,
-                                                                     monkeypatch, _threads):
+                                                                     _threads):
     """A checkpoint with the released model's exact shapes (random weights), served from a
     local file as its download would be: cached, hash recorded, then checked."""
     entry = hub.REGISTRY[name]
@@ -243,27 +243,27 @@ def test_random_weights_of_each_released_gans_shapes_load_through_hub(name, tmp_
     path = tmp_path / "release.pt"
     save_stylegan2(path, G, D)
     del D
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
     reg = {name: hub.Weights(entry.description, urls=(path.as_uri(),), preset=entry.preset)}
-    G2, D2 = hub.load(name, registry=reg, progress=False)
+    G2, D2 = hub.load(name, registry=reg, progress=False, cache=cache)
     assert (G2.size, G2.channels[entry.size]) == (entry.size, widths[entry.size])
     assert sum(p.numel() for p in G2.parameters()) == sum(p.numel() for p in G.parameters())
     assert D2 is not None and D2.size == entry.size
-    assert hub.recorded_hashes()[name] == hub.sha256(path)
+    assert hub.recorded_hashes(cache)[name] == hub.sha256(path)
     # a file loads by path too
     assert hub.load(path)[0].size == entry.size
 
 
-def test_a_recorded_hash_is_checked_on_every_later_load(tmp_path, monkeypatch):
+def test_a_recorded_hash_is_checked_on_every_later_load(tmp_path):
     widths = {4: 8, 8: 8, 16: 4}
     path = tmp_path / "tiny.pt"
     save_stylegan2(path, Generator(16, 8, 2, widths), Discriminator(16, widths))
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
     reg = {"tiny": hub.Weights("tiny", urls=(path.as_uri(),))}
-    cached = hub.fetch("tiny", registry=reg, progress=False)
+    cached = hub.fetch("tiny", registry=reg, progress=False, cache=cache)
     cached.write_bytes(cached.read_bytes() + b"tampered")
     with pytest.raises(ValueError, match="expected"):
-        hub.fetch("tiny", registry=reg, progress=False)
+        hub.fetch("tiny", registry=reg, progress=False, cache=cache)
 
 
 def test_the_128_px_path_runs_one_quick_stage_on_a_real_photo(tmp_path, _threads):
