@@ -440,10 +440,10 @@ def _identity_faces(n: int, seed: int, size: int) -> tuple[Tensor, Tensor]:
 
 def train_identity_reader(steps: int = READER_STEPS, pool: int = READER_POOL, size: int = 64,
                           seed: int = IDENTITY_SEED, batch: int = 32):
-    """A :class:`~g2s_lite.gan_quality.PoseLightRegressor`-shaped CNN that reads a face's
+    """A :class:`~g2s_lite.pose_regressor.PoseLightRegressor`-shaped CNN that reads a face's
     :data:`IDENTITY` parameters from its head alone (``image·mask``), trained on faces
     under wide views and random lights so that what it reads does not move with them."""
-    from .gan_quality import PoseLightRegressor
+    from .pose_regressor import PoseLightRegressor
     from .runtime import seeded
 
     images, ids = _identity_faces(pool, seed, size)
@@ -747,7 +747,7 @@ def _write(result: dict, out: Path, markdown_out: Path | None) -> None:
 def _readers(G, keep_dir: Path, size: int, quick: bool):
     """The identity reader and the latent directions, trained once and kept in
     ``keep_dir`` beside the reconstructions (a second measurement reuses them)."""
-    from .gan_quality import REGRESSOR_STEPS, PoseLightRegressor, train_regressor
+    from .pose_regressor import REGRESSOR_STEPS, PoseLightRegressor, train_regressor
     from .paper import quick_length
 
     path = keep_dir / ("readers_quick.pt" if quick else "readers.pt")

@@ -159,7 +159,7 @@ def test_latent_directions_move_what_they_were_fitted_on():
 
 
 def test_identity_distance_is_zero_on_the_readers_own_reading():
-    from g2s_lite.gan_quality import PoseLightRegressor
+    from g2s_lite.pose_regressor import PoseLightRegressor
 
     reader = PoseLightRegressor(outputs=5).eval()
     images = torch.rand(2, 3, 64, 64) * 2 - 1
@@ -201,7 +201,7 @@ def test_an_oracle_reconstruction_scores_zero_on_the_mesh_route(gan):
     from types import SimpleNamespace
 
     from g2s_lite.benchmark import BENCHMARK_SEED
-    from g2s_lite.gan_quality import PoseLightRegressor
+    from g2s_lite.pose_regressor import PoseLightRegressor
     from g2s_lite.invert import make_encoder
     from g2s_lite.paper import Step2Config
     from g2s_lite.prior import starting_prior
@@ -243,12 +243,12 @@ def test_keep_and_measure_from_the_command_line(tmp_path, monkeypatch, capsys, o
     import json
 
     from conftest import tiny_preset
-    from g2s_lite import gan_quality, paper
+    from g2s_lite import paper, pose_regressor
 
     monkeypatch.setitem(paper.PRESETS, "synface64", tiny_preset())
     monkeypatch.setattr(edit, "QUICK_POOL", 32)
     monkeypatch.setattr(edit, "READER_STEPS", 20)
-    monkeypatch.setattr(gan_quality, "REGRESSOR_STEPS", 20)
+    monkeypatch.setattr(pose_regressor, "REGRESSOR_STEPS", 20)
     keep = tmp_path / "keep"
     assert edit.main(["keep", "--n", "1", "--keep", str(keep), "--quick"]) == 0
     assert (keep / "face_000.pt").exists()
