@@ -121,12 +121,14 @@ def _object_mask(path: Path, photo, preset, device):
     """The object's mask ``1×1×S×S``: a mask file cut like the photo, or with ``auto`` the
     parsing net's (:mod:`g2s_lite.parsing`)."""
     from . import hub, parsing
+    from .runtime import downloads_allowed
 
     try:
         if str(path) != "auto":
             return parsing.read_mask(path, photo.crop, preset.image_size,
                                      photo_size=photo.photo.size)
-        return parsing.foreground_mask(photo.image.to(device), preset.category)
+        return parsing.foreground_mask(photo.image.to(device), preset.category,
+                                       downloads=downloads_allowed())
     except (OSError, ValueError, hub.WeightsUnavailable) as err:
         raise _Refused(f"--mask {path}: {err}")
 
@@ -150,7 +152,7 @@ def _reconstruct(args) -> int:
     from .method import reconstruct
     from .paper import get_preset
     from .photos import CASCADES, prepare, projection_error, reach, reach_warning
-    from .runtime import pick_device
+    from .runtime import downloads_allowed, pick_device, weights_cache
 
     _check_inputs(args)
     if args.threads:
@@ -175,7 +177,8 @@ def _reconstruct(args) -> int:
     if args.mask is not None:  # a bad mask is refused before the GAN is loaded
         mask = _object_mask(args.mask, photo, preset, device)
     try:
-        G, D = hub.load(weights, device=device, progress=not args.no_progress)
+        G, D = hub.load(weights, device=device, progress=not args.no_progress,
+                        cache=weights_cache())
     except (hub.WeightsUnavailable, ValueError, OSError) as err:
         raise _Refused(f"--weights {weights}: {err}")
     w = None
@@ -204,9 +207,11 @@ def _reconstruct(args) -> int:
         try:
             nets, encoder = hub.load_gan2shape_nets(
                 name, preset.image_size, mvn["view"], mvn["light"], G=G,
-                f1_d=preset.step2[0].f1_d, relative=preset.step2[0].relative, device=device)
+                f1_d=preset.step2[0].f1_d, relative=preset.step2[0].relative, device=device,
+                cache=weights_cache())
             if mvn["view"] is not None:  # pseudo samples' views as the paper draws them
-                preset = preset.with_views(hub.read_views(mvn["view"], preset.view_scale))
+                preset = preset.with_views(hub.read_views(mvn["view"], preset.view_scale,
+                                                          cache=weights_cache()))
         except (hub.WeightsUnavailable, ValueError, OSError) as err:
             raise _Refused(f"--released {name}: {err}")
     print(f"reconstructing {args.image} with {weights} on {device}, preset {preset.name}")
@@ -221,7 +226,8 @@ def _reconstruct(args) -> int:
               file=sys.stderr if warning else sys.stdout)
     rec = reconstruct(image, G, D, w=w, preset=preset, progress=not args.no_progress,
                       seed=args.seed, nets=nets, encoder=encoder,
-                      perceptual=PerceptualLoss("auto"), crop=photo.crop, mask=mask)
+                      perceptual=PerceptualLoss("auto", downloads=downloads_allowed()),
+                      crop=photo.crop, mask=mask)
     paths = save_reconstruction(rec, args.out, edits=args.edits, G=G, nets=args.save_nets)
     print(f"done in {rec.timings['total']:.1f} s; wrote " +
           ", ".join(str(p.relative_to(args.out)) for p in paths.values()) + f" to {args.out}")

@@ -66,7 +66,8 @@ from .nets import DepthNet, adam
 from .paper import PAPER_TABLES, Preset, quick_length
 from .prior import starting_prior
 from .render import Renderer
-from .runtime import SOLO, World, add_run_options, command_text, joined, run_options, seeded
+from .runtime import (SOLO, World, add_run_options, command_text, downloads_allowed, joined,
+                      run_options, seeded)
 from .synth import SynFaces
 from .unsup3d import WEIGHTS_DIR, Unsup3d
 
@@ -263,7 +264,9 @@ class BenchmarkConfig:
     default :class:`~g2s_lite.pretrain.PretrainConfig`, cut in quick mode). ``unsup3d_dir``:
     the folder of the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`; default the shipped
     ones). ``perceptual``: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method
-    uses. ``device``: default CUDA when available. ``command``: recorded in ``meta``.
+    uses; ``downloads``: whether its ``"auto"`` may download LPIPS's backbone (an entry
+    point decides). ``device``: default CUDA when available. ``command``: recorded in
+    ``meta``.
     """
 
     n: int
@@ -280,6 +283,7 @@ class BenchmarkConfig:
     pretrained: str | Path | None = None
     unsup3d_dir: str | Path | None = None
     perceptual: str = "auto"
+    downloads: bool = False
     device: str | torch.device | None = None
     progress: bool = True
     command: str | None = None
@@ -393,7 +397,7 @@ def prepare(config: BenchmarkConfig, shared: Shared, world: World,
         meta["supervised_training_seconds"] = time.perf_counter() - t0
         meta["supervised_steps"] = steps
     if needed("gan"):
-        shared.perceptual = PerceptualLoss(config.perceptual)
+        shared.perceptual = PerceptualLoss(config.perceptual, downloads=config.downloads)
     for m in (m for m in config.methods if m in UNSUP3D_METHODS):
         path = Path(config.unsup3d_dir or WEIGHTS_DIR) / UNSUP3D_METHODS[m]
         shared.unsup3d[m] = Unsup3d.load(path, shared.device)
@@ -539,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.stop, out=args.out, markdown_out=args.markdown, resume=args.resume,
                 supervised_steps=args.supervised_steps, pretrained=args.pretrained,
                 unsup3d_dir=args.unsup3d_dir, perceptual=args.perceptual,
-                device=args.device, progress=not args.no_progress,
+                downloads=downloads_allowed(), device=args.device, progress=not args.no_progress,
                 command=command_text(prog, argv))
             result = evaluate(config, world)
         except ValueError as error:  # faces out of range, a file that cannot be resumed

@@ -21,8 +21,6 @@ is compared with it here:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import math
 import sys
 import time
@@ -82,9 +80,9 @@ def _test_faces(preset: str, quick: bool, n: int):
 
 def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface64",
                            first: int = 0, quick: bool = False, progress: bool = False,
-                           log=print) -> None:
+                           log=print, downloads: bool = False) -> None:
     """Reconstruct test faces ``first … n−1`` of the SynFace benchmark exactly as its
-    ``g2s_sym`` row does (same w, seed and perceptual loss), keeping each in
+    ``g2s_sym`` row does (same w, seed and perceptual loss: ``downloads`` as there), keeping each in
     :func:`kept_path`; faces already kept are skipped (resumable)."""
     from .benchmark import BENCHMARK_SEED
     from .export import save_factors
@@ -93,7 +91,7 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
     from .method import reconstruct
 
     the_preset, G, D, faces = _test_faces(preset, quick, n)
-    perceptual = PerceptualLoss("auto")
+    perceptual = PerceptualLoss("auto", downloads=downloads)
     for i in range(first, n):
         path = kept_path(keep_dir, i)
         if path.exists():
@@ -150,10 +148,10 @@ def _identity_faces(n: int, seed: int, size: int) -> tuple[Tensor, Tensor]:
 
 def train_identity_reader(steps: int = READER_STEPS, pool: int = READER_POOL, size: int = 64,
                           seed: int = IDENTITY_SEED, batch: int = 32):
-    """A :class:`~g2s_lite.gan_quality.PoseLightRegressor`-shaped CNN that reads a face's
+    """A :class:`~g2s_lite.pose_regressor.PoseLightRegressor`-shaped CNN that reads a face's
     :data:`IDENTITY` parameters from its head alone (``image·mask``), trained on faces
     under wide views and random lights so that what it reads does not move with them."""
-    from .gan_quality import PoseLightRegressor
+    from .pose_regressor import PoseLightRegressor
     from .runtime import seeded
 
     images, ids = _identity_faces(pool, seed, size)
@@ -446,21 +444,16 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def lpips_net():
+def lpips_net(downloads: bool = False):
     """The LPIPS net this run can load and what the results file says of it: ``(net,
     "measured with …")`` or ``(None, "not measured: <why>")``, the why being
-    :func:`~g2s_lite.losses.resolve_perceptual`'s when it says no, the loader's error when
+    :func:`~g2s_lite.losses.perceptual_choice`'s when it says no, the loader's error when
     loading fails anyway."""
     from . import losses
 
-    said = io.StringIO()  # its reason, even when this process asked before (it is cached)
-    resolve = getattr(losses.resolve_perceptual, "__wrapped__", losses.resolve_perceptual)
-    with contextlib.redirect_stdout(said):
-        kind = resolve("auto")
+    kind, why = losses.perceptual_choice("auto", downloads)
     if kind != "lpips":
-        text = said.getvalue().strip()
-        why = text.split("because ", 1)[-1].split(". ", 1)[0] if "because " in text else text
-        return None, f"not measured: {why or 'losses.resolve_perceptual chose ' + kind}"
+        return None, f"not measured: {why}"
     try:
         net = losses.PerceptualLoss("lpips").lpips
     except Exception as err:  # noqa: BLE001 - whatever the loader raised is the reason
@@ -472,7 +465,7 @@ def lpips_net():
 def _readers(G, keep_dir: Path, size: int, quick: bool):
     """The identity reader and the latent directions, trained once and kept in
     ``keep_dir`` beside the reconstructions (a second measurement reuses them)."""
-    from .gan_quality import REGRESSOR_STEPS, PoseLightRegressor, train_regressor
+    from .pose_regressor import REGRESSOR_STEPS, PoseLightRegressor, train_regressor
     from .paper import quick_length
 
     path = keep_dir / ("readers_quick.pt" if quick else "readers.pt")
@@ -502,7 +495,7 @@ def _readers(G, keep_dir: Path, size: int, quick: bool):
 
 def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=None,
             preset: str = "synface64", quick: bool = False, command: str | None = None,
-            log=print) -> dict:
+            log=print, downloads: bool = False) -> dict:
     """Compare every edit of the kept test faces (:func:`reconstruct_test_faces`) with the
     truth and write the results file (JSON, and markdown beside it when asked).
 
@@ -523,7 +516,7 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     readable = r2 >= READABLE_R2
     if not readable.any():  # a reader that reads nothing (quick mode): use every entry
         readable = torch.ones_like(readable)
-    lpips, lpips_said = lpips_net()
+    lpips, lpips_said = lpips_net(downloads)
     log(f"readers and directions ready after {time.perf_counter() - t0:.0f} s; "
         f"LPIPS {lpips_said}")
     prior = starting_prior(the_preset)
@@ -560,6 +553,8 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import downloads_allowed
+
     parser = argparse.ArgumentParser(
         prog="python -m g2s_lite.edit_measure",
         description="Chapter 8's measurement: reconstruct the SynFace benchmark's test faces "
@@ -584,12 +579,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     say = lambda s: print(s, flush=True)  # noqa: E731
     if args.what == "keep":
-        reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick, log=say)
+        reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick, log=say,
+                               downloads=downloads_allowed())
     else:
         command = ("python -m g2s_lite.edit_measure "
                    + " ".join(sys.argv[1:] if argv is None else argv))
         result = measure(args.keep, args.out, args.n, args.markdown, args.preset, args.quick,
-                         command, log=say)
+                         command, log=say, downloads=downloads_allowed())
         print(markdown(result))
     return 0
 

@@ -37,6 +37,8 @@ import argparse
 import math
 import os
 import pickle
+import re
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal, Sequence
@@ -768,14 +770,32 @@ def _discriminator_config(state: Mapping[str, Tensor], where: str) -> dict:
     return dict(size=size, channels=channels)
 
 
+def _pattern(key: str) -> str:
+    """A state-dict key with its indices blanked: ``convs.3.conv.blur.kernel`` →
+    ``convs.#.conv.blur.kernel``, ``noises.noise_11`` → ``noises.noise_#``."""
+    return re.sub(r"\d+", "#", key)
+
+
 def _build(cls: type[nn.Module], config: dict, state: Mapping[str, Tensor], where: str
-           ) -> nn.Module:
-    """Build ``cls(**config)``, check names and shapes against ``state``, load it (a copy)."""
+           ) -> tuple[nn.Module, list[str]]:
+    """Build ``cls(**config)``, check names and shapes against ``state``, load it (a copy).
+
+    Weights (parameters) must match one for one. Buffers are forgiven as the official
+    GAN2Shape code forgives them (it loads with ``strict=False``): a missing buffer keeps the
+    model's own (checkpoints made before January 2020 carry no ``noises.noise_*``; the blur
+    kernels are fixed anyway), and a key shaped like one of the model's buffers (an extra
+    noise map) is ignored. Returns the model and notes on what was forgiven (none: ``[]``).
+    """
     model = cls(**config)
     expected = model.state_dict()
+    buffers = {_pattern(k) for k, _ in model.named_buffers()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     desc = ", ".join(f"{k}={v}" for k, v in config.items())
+    kept = [k for k in missing if _pattern(k) in buffers]
+    ignored = [k for k in unexpected if _pattern(k) in buffers]
+    missing = [k for k in missing if k not in kept]
+    unexpected = [k for k in unexpected if k not in ignored]
     if missing or unexpected:
         parts = []
         if missing:
@@ -783,9 +803,12 @@ def _build(cls: type[nn.Module], config: dict, state: Mapping[str, Tensor], wher
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected tensor(s): {unexpected[:6]}")
         raise ValueError(f"{where} does not match a {cls.__name__}({desc}) inferred from its "
-                         f"shapes: {'; '.join(parts)}. The file is incomplete or not in the "
-                         f"rosinality/stylegan2-pytorch format")
-    wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k].shape)]
+                         f"shapes: {'; '.join(parts)}. Every weight must be there (only "
+                         f"buffers, the noise maps and blur kernels, may be missing or extra): "
+                         f"the file is incomplete or not in the rosinality/stylegan2-pytorch "
+                         f"format")
+    wrong = [k for k in expected if k in state
+             and tuple(state[k].shape) != tuple(expected[k].shape)]
     if wrong:
         k = wrong[0]
         more = f" (and {len(wrong) - 1} more: {wrong[1:6]})" if len(wrong) > 1 else ""
@@ -794,8 +817,14 @@ def _build(cls: type[nn.Module], config: dict, state: Mapping[str, Tensor], wher
             f"{where}{more}. The other tensors imply {cls.__name__}({desc}); the checkpoint is "
             f"corrupt or mixes models — re-download it or check which model it holds")
     # Copies (and casts to float32): the caller's tensors are never shared with the model.
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    model.load_state_dict({k: state[k] for k in expected if k in state}, strict=not kept)
+    notes = []
+    if kept:
+        notes.append(f"{where} has no {', '.join(sorted({_pattern(k) for k in kept}))} "
+                     f"({len(kept)} buffer(s)): the {cls.__name__} keeps its own")
+    if ignored:
+        notes.append(f"{where} has {len(ignored)} unexpected buffer(s), ignored: {ignored[:6]}")
+    return model.eval(), notes
 
 
 def _read(path_or_state: str | os.PathLike | Mapping) -> tuple[Mapping, str]:
@@ -827,6 +856,11 @@ def load_stylegan2(path_or_state: str | os.PathLike | Mapping, device: torch.dev
     tensors' shapes, so any channel multiplier or custom widths load. The file is read with
     ``torch.load(..., weights_only=True)``: no arbitrary code is unpickled.
 
+    Every weight must be there, but buffers are loaded as the official GAN2Shape code loads
+    them (``strict=False``): a file without noise maps (rosinality's checkpoints before
+    January 2020) keeps G's own ``noises.noise_*``, and extra buffer-shaped keys are ignored;
+    one warning line says what was forgiven.
+
     Args:
         path_or_state: a ``.pt`` path, or the already loaded dict.
         device: where the modules go.
@@ -836,7 +870,7 @@ def load_stylegan2(path_or_state: str | os.PathLike | Mapping, device: torch.dev
 
     Raises:
         StyleGAN2ShapeError: a tensor's shape does not fit (names it, expected vs found).
-        ValueError: missing or unexpected tensors, or not a StyleGAN2 checkpoint.
+        ValueError: missing or unexpected weights, or not a StyleGAN2 checkpoint.
     """
     ckpt, name = _read(path_or_state)
     if "g_ema" not in ckpt:
@@ -844,13 +878,17 @@ def load_stylegan2(path_or_state: str | os.PathLike | Mapping, device: torch.dev
                          f"expected a rosinality/stylegan2-pytorch checkpoint")
     where = f"{name} ['g_ema']"
     g_state = ckpt["g_ema"]
-    G = _build(Generator, _generator_config(g_state, where), g_state, where).to(device)
+    G, notes = _build(Generator, _generator_config(g_state, where), g_state, where)
     D = None
     if ckpt.get("d") is not None:
         where = f"{name} ['d']"
         d_state = ckpt["d"]
-        D = _build(Discriminator, _discriminator_config(d_state, where), d_state, where).to(device)
-    return G, D
+        D, d_notes = _build(Discriminator, _discriminator_config(d_state, where), d_state, where)
+        D, notes = D.to(device), notes + d_notes
+    if notes:  # one line for the whole file
+        warnings.warn("; ".join(notes) + " (loaded as the official GAN2Shape code loads it)",
+                      stacklevel=2)
+    return G.to(device), D
 
 
 def save_stylegan2(path: str | os.PathLike, G: Generator, D: Discriminator | None = None) -> None:

@@ -11,9 +11,12 @@ on GAN samples (:func:`load_gan2shape_nets`); and the view and light distributio
 (:func:`read_mvn`). A download streams the parts into a cache with a progress bar and keeps
 every registered file it passes (one pass serves a whole chapter).
 
-Hashes: where the registry knows a file's SHA-256 it is checked always; otherwise the hash
-is recorded (``sha256.json`` in the cache) the first time the file is downloaded and checked
-every time after. Nothing is downloaded unless a chapter asks for such a model, and a chapter
+Downloads go to a cache folder, ``cache=`` (default
+:func:`~g2s_lite.runtime.default_cache`, ``~/.cache/g2s_lite``; a command line passes
+:func:`~g2s_lite.runtime.weights_cache`, which reads ``G2S_CACHE``). Hashes: where the
+registry knows a file's SHA-256 it is checked always; otherwise the hash is recorded
+(``sha256.json`` in the cache) the first time the file is downloaded and checked every time
+after. Nothing is downloaded unless a chapter asks for such a model, and a chapter
 that cannot get one falls back to the bundled model and says so.
 (``load(name, fallback="synface64")``).
 
@@ -21,9 +24,10 @@ Loading never unpickles code: checkpoints are read with ``torch.load(weights_onl
 
 Weights that torchvision fetches itself (LPIPS's VGG-16 backbone, the parsing net of
 :mod:`g2s_lite.parsing`) go to the torch hub cache
-(:func:`~g2s_lite.runtime.torch_hub_file`). The book lets torchvision download them only when
-asked to (:func:`~g2s_lite.runtime.downloads_allowed`: on Colab, or with
-``G2S_ALLOW_DOWNLOADS=1``); otherwise they are used only when already cached.
+(:func:`~g2s_lite.runtime.torch_hub_file`). Torchvision downloads them only when the caller
+says ``downloads=True`` (the chapters and command lines pass
+:func:`~g2s_lite.runtime.downloads_allowed`: on Colab, or with ``G2S_ALLOW_DOWNLOADS=1``);
+otherwise they are used only when already cached.
 """
 from __future__ import annotations
 
@@ -42,8 +46,8 @@ import torch
 from torch import Tensor
 
 from .gan import Discriminator, Generator, load_stylegan2
+from .runtime import default_cache
 
-CACHE_ENV = "G2S_CACHE"
 _PAPER_RELEASE = "https://github.com/XingangPan/GAN2Shape/releases/download/v1.0/"
 _PAPER_PARTS = tuple(_PAPER_RELEASE + f"x0{i}" for i in range(4))
 
@@ -135,9 +139,8 @@ class WeightsUnavailable(RuntimeError):
     """Weights that cannot be had here (no file, no network)."""
 
 
-def cache_dir() -> Path:
-    """Where downloaded weights live: ``$G2S_CACHE`` or ``~/.cache/g2s_lite``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "g2s_lite")
+def _folder(cache: str | os.PathLike | None) -> Path:
+    return default_cache() if cache is None else Path(cache)
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -196,31 +199,29 @@ class _Parts(io.RawIOBase):
         return 0
 
 
-def _hashes_file() -> Path:
-    return cache_dir() / "sha256.json"
-
-
-def recorded_hashes() -> dict[str, str]:
-    """The SHA-256 recorded for each downloaded file, by name."""
-    path = _hashes_file()
+def recorded_hashes(cache: str | os.PathLike | None = None) -> dict[str, str]:
+    """The SHA-256 recorded for each file downloaded into ``cache``, by name."""
+    path = _folder(cache) / "sha256.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _record(name: str, digest: str) -> None:
-    hashes = recorded_hashes()
+def _record(name: str, digest: str, cache: Path) -> None:
+    hashes = recorded_hashes(cache)
     hashes[name] = digest
-    path = _hashes_file()
+    path = cache / "sha256.json"
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(hashes, indent=1, sort_keys=True))
     os.replace(partial, path)
 
 
-def _expected(name: str, entry: Weights) -> str | None:
-    return entry.sha256 or recorded_hashes().get(name)
+def _expected(name: str, entry: Weights, cache: Path) -> str | None:
+    return entry.sha256 or recorded_hashes(cache).get(name)
 
 
-def fetch(name: str, registry: dict[str, Weights] | None = None, progress: bool = True) -> Path:
-    """The local path of named weights, downloading them into :func:`cache_dir` if needed.
+def fetch(name: str, registry: dict[str, Weights] | None = None, progress: bool = True,
+          cache: str | os.PathLike | None = None) -> Path:
+    """The local path of named weights, downloading them into the folder ``cache`` (default
+    :func:`~g2s_lite.runtime.default_cache`) if needed.
 
     A download keeps every file of the registry found in the same archive on the way (they
     are cached too), and stops reading once all of them are in.
@@ -238,16 +239,17 @@ def fetch(name: str, registry: dict[str, Weights] | None = None, progress: bool 
             raise WeightsUnavailable(f"bundled weights {path} are missing: reinstall g2s-lite")
         _verify(path, entry.sha256)
         return path
-    target = cache_dir() / f"{name}.pt"
+    cache = _folder(cache)
+    target = cache / f"{name}.pt"
     if target.exists():
-        _verify(target, _expected(name, entry))
+        _verify(target, _expected(name, entry, cache))
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # the registered files of the same archive not yet cached: one pass fetches them all
     wanted = {name: entry}
     if entry.member is not None:
         wanted.update({k: e for k, e in registry.items() if e.urls == entry.urls and e.member
-                       and not (cache_dir() / f"{k}.pt").exists()})
+                       and not (cache / f"{k}.pt").exists()})
     by_member = {e.member: k for k, e in wanted.items()}
     try:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -277,8 +279,8 @@ def fetch(name: str, registry: dict[str, Weights] | None = None, progress: bool 
                     if key == name:
                         _verify(part, wanted[key].sha256)
                     continue  # another file's problem: it is not kept, and says so when asked
-                os.replace(part, cache_dir() / f"{key}.pt")
-                _record(key, digest)
+                os.replace(part, cache / f"{key}.pt")
+                _record(key, digest, cache)
     except OSError as err:  # no network, refused, timed out, disk
         raise WeightsUnavailable(
             f"could not download {name!r} ({entry.description}): {err}. It needs the internet "
@@ -288,7 +290,8 @@ def fetch(name: str, registry: dict[str, Weights] | None = None, progress: bool 
 
 def load(name: str | os.PathLike, device: torch.device | str = "cpu",
          fallback: str | None = None, registry: dict[str, Weights] | None = None,
-         progress: bool = True) -> tuple[Generator, Discriminator | None]:
+         progress: bool = True, cache: str | os.PathLike | None = None
+         ) -> tuple[Generator, Discriminator | None]:
     """Load named weights (or a StyleGAN2 checkpoint file) as ``(G, D)`` in eval mode.
 
     Args:
@@ -298,6 +301,7 @@ def load(name: str | os.PathLike, device: torch.device | str = "cpu",
         fallback: another name to use, with a message, when ``name`` cannot be had.
         registry: a registry other than :data:`REGISTRY` (for tests and new models).
         progress: show download progress.
+        cache: the folder of downloaded weights (:func:`fetch`).
     """
     if isinstance(name, os.PathLike) or Path(str(name)).is_file():
         return load_stylegan2(Path(name), device=device)
@@ -307,12 +311,12 @@ def load(name: str | os.PathLike, device: torch.device | str = "cpu",
                          + ("hub.load_gan2shape_nets" if entry.kind == "gan2shape"
                             else "hub.read_mvn"))
     try:
-        path = fetch(name, registry, progress)
+        path = fetch(name, registry, progress, cache)
     except WeightsUnavailable as err:
         if fallback is None:
             raise
         print(f"{err}\nUsing {fallback!r} instead.")
-        return load(fallback, device, None, registry, progress)
+        return load(fallback, device, None, registry, progress, cache)
     return load_stylegan2(path, device=device)
 
 
@@ -321,25 +325,27 @@ def load(name: str | os.PathLike, device: torch.device | str = "cpu",
 RELEASED_NAMES = {"depth": "netD", "albedo": "netA", "view": "netV", "light": "netL"}
 
 
-def _local(path_or_name: str | os.PathLike, registry: dict[str, Weights] | None) -> Path:
+def _local(path_or_name: str | os.PathLike, registry: dict[str, Weights] | None,
+           cache: str | os.PathLike | None) -> Path:
     path = Path(path_or_name)
     if path.is_file():
         return path
     if str(path_or_name) in (registry or REGISTRY):
-        return fetch(str(path_or_name), registry)
+        return fetch(str(path_or_name), registry, cache=cache)
     raise FileNotFoundError(f"no file at {path} (and {str(path_or_name)!r} is not a registry "
                             f"name); give the path of the released file or its hub name")
 
 
-def read_mvn(path_or_name: str | os.PathLike, registry: dict[str, Weights] | None = None
-             ) -> dict[str, Tensor]:
+def read_mvn(path_or_name: str | os.PathLike, registry: dict[str, Weights] | None = None,
+             cache: str | os.PathLike | None = None) -> dict[str, Tensor]:
     """A released view or light distribution: ``{"mean": K, "cov": K×K}`` (K = 6 or 4).
 
     The view's rotations are in units of the ±60° range and its translations in units of
     ±0.1 (what V's tanh gives); :func:`read_views` makes a view distribution the pseudo
-    samples are drawn from, as the released code draws them.
+    samples are drawn from, as the released code draws them. A hub name is downloaded into
+    ``cache`` (:func:`fetch`) if needed.
     """
-    path = _local(path_or_name, registry)
+    path = _local(path_or_name, registry, cache)
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or "mean" not in blob or "cov" not in blob:
         raise ValueError(f"{path} is not a view/light distribution: expected a dict with "
@@ -349,13 +355,14 @@ def read_mvn(path_or_name: str | os.PathLike, registry: dict[str, Weights] | Non
 
 
 def read_views(path_or_name: str | os.PathLike, yaw_scale: float | None = None,
-               registry: dict[str, Weights] | None = None):
+               registry: dict[str, Weights] | None = None,
+               cache: str | os.PathLike | None = None):
     """A released view distribution as :class:`~g2s_lite.paper.ViewDistribution`, ready for
     ``preset.with_views(...)``: pseudo samples then take their views from it, as the paper's
     do. ``yaw_scale``: the preset's ``view_scale`` (None: 1.2, the faces' and cats')."""
     from .paper import VIEW_SCALE, ViewDistribution
 
-    mvn = read_mvn(path_or_name, registry)
+    mvn = read_mvn(path_or_name, registry, cache)
     yaw_scale = VIEW_SCALE if yaw_scale is None else yaw_scale
     try:
         return ViewDistribution(tuple(mvn["mean"].tolist()),
@@ -408,7 +415,8 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
                         G: Generator | None = None, f1_d: int = 2, relative: bool = True,
                         device: torch.device | str = "cpu",
                         registry: dict[str, Weights] | None = None,
-                        prior: Tensor | None = None):
+                        prior: Tensor | None = None,
+                        cache: str | os.PathLike | None = None):
     """The released GAN2Shape networks (``celeba_pretrain.pth`` …) as ``(nets, encoder)``.
 
     ``nets`` are D, A, V and L (:class:`~g2s_lite.nets.Nets`) in the paper's exact layout
@@ -427,6 +435,7 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
         prior: the depth ``S×S`` D starts at when the file holds no ``netD`` (the released
             code then fits D to its ellipsoid, placed on the parsed mask); default: the
             paper's ellipsoid (:func:`~g2s_lite.prior.make_prior`).
+        cache: the folder hub names are downloaded into (:func:`fetch`).
 
     Raises:
         ValueError: a file of another image size or layout, naming the file, the tensor,
@@ -434,13 +443,13 @@ def load_gan2shape_nets(path: str | os.PathLike, image_size: int,
     """
     from .released import paper_encoder, paper_nets, offset_encoder
 
-    path = _local(path, registry)
+    path = _local(path, registry, cache)
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or not {"netA", "netV", "netL", "netEnc"} <= set(blob):
         found = sorted(blob)[:8] if isinstance(blob, dict) else type(blob).__name__
         raise ValueError(f"{path} is not a released GAN2Shape checkpoint: expected the state "
                          f"dicts netD, netA, netV, netL and netEnc, found {found}")
-    means = {k: None if p is None else read_mvn(p, registry)["mean"]
+    means = {k: None if p is None else read_mvn(p, registry, cache)["mean"]
              for k, p in (("view", view_mvn), ("light", light_mvn))}
     nets = paper_nets(image_size, means["view"], means["light"])
     made_for = _made_for(blob)

@@ -3,8 +3,8 @@
 - :func:`photometric_l1`: mean absolute difference on a mask (the renderer's valid pixels).
 - :class:`PerceptualLoss`: SSIM (through kornia) by default, the same on every machine;
   LPIPS-VGG as in the paper with ``kind="auto"`` wherever its weights can be had (else SSIM,
-  announced once); or the GAN discriminator's features. Chosen with ``kind``, explicitly: the
-  chapters and command lines choose ``"auto"``.
+  announced when the loss is made); or the GAN discriminator's features. Chosen with
+  ``kind``, explicitly: the chapters and command lines choose ``"auto"``.
 - :func:`smoothness`: L1 of second differences (depth and diffuse shading in steps 1 and 3).
 - :func:`discriminator_feature_loss`: L1 between the discriminator's features of two images
   (first four blocks, masked), step 2's reconstruction term.
@@ -12,13 +12,13 @@
 About LPIPS offline: the ``lpips`` package ships its small linear heads, but the VGG-16
 backbone comes from torchvision's model zoo and is downloaded on first use. The book never
 downloads on its own initiative off Colab: ``kind="auto"`` uses LPIPS when the backbone is
-already in the torch hub cache, when running on Colab, or when ``G2S_ALLOW_DOWNLOADS=1``;
-otherwise SSIM, a loss that compares local means, contrasts and correlations — structure,
-not just pixel values.
+already in the torch hub cache, or when the caller says ``downloads=True`` (the chapters and
+command lines pass :func:`~g2s_lite.runtime.downloads_allowed`: on Colab, or with
+``G2S_ALLOW_DOWNLOADS=1``); otherwise SSIM, a loss that compares local means, contrasts and
+correlations — structure, not just pixel values.
 """
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import torch
@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .runtime import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
+from .runtime import DOWNLOADS_ENV, torch_hub_file
 
 PERCEPTUAL_KINDS = ("auto", "lpips", "ssim", "discriminator")
 _VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG-16, the LPIPS-VGG backbone
@@ -100,25 +100,39 @@ def feature_l1(fake: list[Tensor], real: list[Tensor], mask: Tensor | None = Non
 
 
 # ----------------------------------------------------------------------------- perceptual
-@functools.lru_cache(maxsize=None)
-def resolve_perceptual(kind: str = "auto") -> str:
-    """The perceptual loss ``kind="auto"`` stands for here: "lpips" or "ssim". Says once why."""
+def perceptual_choice(kind: str = "auto", downloads: bool = False) -> tuple[str, str]:
+    """What ``kind="auto"`` stands for here, and why: ``("lpips" | "ssim", reason)``.
+
+    LPIPS when the ``lpips`` package is installed and its VGG-16 backbone is in the torch hub
+    cache, or may be downloaded there (``downloads``); other kinds are returned as given.
+    """
     if kind != "auto":
-        return kind
+        return kind, "asked for"
     try:
         import lpips  # noqa: F401
         have_package = True
     except ImportError:
         have_package = False
-    if have_package and (torch_hub_file(_VGG16_FILE).exists() or downloads_allowed()):
+    if have_package and (torch_hub_file(_VGG16_FILE).exists() or downloads):
+        return "lpips", "its package and VGG-16 backbone can be had"
+    return "ssim", ("the lpips package is not installed" if not have_package else
+                    f"its VGG-16 backbone ({_VGG16_FILE}) is not in the torch hub cache and "
+                    f"downloads are off (the book's chapters and commands fetch it on Colab or "
+                    f"with {DOWNLOADS_ENV}=1)")
+
+
+def resolve_perceptual(kind: str = "auto", downloads: bool = False) -> str:
+    """:func:`perceptual_choice`'s kind, announced: "lpips" or "ssim"."""
+    chosen, why = perceptual_choice(kind, downloads)
+    if kind != "auto":
+        return chosen
+    if chosen == "lpips":
         print("Perceptual loss: LPIPS (VGG), as in the paper.")
-        return "lpips"
-    why = ("the lpips package is not installed" if not have_package else
-           f"its VGG-16 backbone ({_VGG16_FILE}) is not in the torch hub cache and downloads "
-           f"are off (set {DOWNLOADS_ENV}=1, or run on Colab, to fetch it)")
-    print(f"Perceptual loss: SSIM (kornia) instead of LPIPS-VGG, because {why}. SSIM compares "
-          "local means, contrasts and correlations, so it still measures structure.")
-    return "ssim"
+    else:
+        print(f"Perceptual loss: SSIM (kornia) instead of LPIPS-VGG, because {why}. SSIM "
+              "compares local means, contrasts and correlations, so it still measures "
+              "structure.")
+    return chosen
 
 
 class PerceptualLoss(nn.Module):
@@ -126,17 +140,20 @@ class PerceptualLoss(nn.Module):
 
     Args:
         kind: "ssim" (the default: the same loss on every machine), "auto" (LPIPS where
-            its weights are available, else SSIM — announced once: what a notebook or a
-            command line chooses), "lpips" or "discriminator". The method's functions use
-            the default when given no loss; pass ``PerceptualLoss("auto")`` to them for the
-            paper's LPIPS wherever it can be had.
+            its weights are available, else SSIM — announced: what a notebook or a command
+            line chooses), "lpips" or "discriminator". The method's functions use the default
+            when given no loss; pass ``PerceptualLoss("auto")`` to them for the paper's LPIPS
+            wherever it can be had.
         discriminator: for "discriminator", a module with ``features(images, n)``.
         n_blocks: discriminator blocks to compare.
         ssim_window: SSIM window size in pixels.
+        downloads: for "auto", whether LPIPS's backbone may be downloaded when the torch hub
+            cache lacks it (:func:`resolve_perceptual`); an entry point decides, with
+            :func:`~g2s_lite.runtime.downloads_allowed`.
     """
 
     def __init__(self, kind: str = "ssim", discriminator: nn.Module | None = None,
-                 n_blocks: int = 4, ssim_window: int = 7) -> None:
+                 n_blocks: int = 4, ssim_window: int = 7, downloads: bool = False) -> None:
         super().__init__()
         if kind not in PERCEPTUAL_KINDS:
             raise ValueError(f"unknown perceptual loss {kind!r}; choose one of "
@@ -144,7 +161,7 @@ class PerceptualLoss(nn.Module):
         if kind == "discriminator" and discriminator is None:
             raise ValueError("kind='discriminator' needs discriminator=D (a GAN discriminator "
                              "with a features(images, n) method)")
-        self.kind = resolve_perceptual(kind)
+        self.kind = resolve_perceptual(kind, downloads)
         self.n_blocks, self.ssim_window = n_blocks, ssim_window
         self.discriminator = discriminator
         if self.kind == "lpips":

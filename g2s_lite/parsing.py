@@ -9,9 +9,10 @@ for churches' buildings, BiSeNet for faces). We do not rebuild them:
 
 1. :func:`segmenter` is torchvision's semantic segmentation net, DeepLabV3 with a ResNet-50
    backbone trained on COCO images with the 21 VOC labels (0 is the background). Its weights
-   are a download, fetched by torchvision into the torch hub cache on Colab or with
-   ``G2S_ALLOW_DOWNLOADS=1``, the rule of LPIPS's backbone (:func:`g2s_lite.runtime.downloads_allowed`);
-   elsewhere they are used only when already cached.
+   are a download, fetched by torchvision into the torch hub cache only when the caller says
+   ``downloads=True`` (the command line passes :func:`g2s_lite.runtime.downloads_allowed`: on
+   Colab or with ``G2S_ALLOW_DOWNLOADS=1``, the rule of LPIPS's backbone); otherwise they are
+   used only when already cached.
 2. :func:`foreground_mask` runs it the way its weights were trained: the image in [0, 1],
    normalised with ImageNet's mean and standard deviation, resized to 520 px; each pixel takes
    the class with the highest score, and the pixels of the category's class (:data:`PARSED`)
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
 
 from .hub import WeightsUnavailable
-from .runtime import DOWNLOADS_ENV, downloads_allowed, torch_hub_file
+from .runtime import DOWNLOADS_ENV, torch_hub_file
 from .images import check_images, open_picture, to_size
 
 #: The VOC class of each category the parsing net can find (one home; 0 is the background).
@@ -49,12 +50,15 @@ VOC_WEIGHTS = DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1
 
 
 def segmenter(device: torch.device | str = "cpu",
-              weights: DeepLabV3_ResNet50_Weights | None = VOC_WEIGHTS) -> nn.Module:
+              weights: DeepLabV3_ResNet50_Weights | None = VOC_WEIGHTS,
+              downloads: bool = False) -> nn.Module:
     """torchvision's DeepLabV3-ResNet50 with VOC labels, in eval mode on ``device``.
 
     Maps ``B×3×H×W`` normalised images to ``{"out": B×21×H×W}`` class scores (and ``"aux"``).
     ``weights=None`` gives the same net with random weights (nothing downloaded): plumbing
-    for tests, useless for masks.
+    for tests, useless for masks. ``downloads``: whether torchvision may download the weights
+    when the torch hub cache lacks them (an entry point decides:
+    :func:`~g2s_lite.runtime.downloads_allowed`).
 
     Raises:
         WeightsUnavailable: the weights are not in the torch hub cache and downloads are off
@@ -69,11 +73,11 @@ def segmenter(device: torch.device | str = "cpu",
     file = Path(weights.url).name
     what = (f"the parsing net's weights ({file}, torchvision's DeepLabV3-ResNet50 with VOC "
             f"labels)")
-    if not torch_hub_file(file).exists() and not downloads_allowed():
+    if not torch_hub_file(file).exists() and not downloads:
         raise WeightsUnavailable(
             f"{what} are a download and are not in the torch hub cache "
             f"({torch_hub_file(file).parent}): run on Colab or set {DOWNLOADS_ENV}=1 to fetch "
-            f"them, or give a mask file (--mask)")
+            f"them (from Python: downloads=True), or give a mask file (--mask)")
     try:
         model = deeplabv3_resnet50(weights=weights)
     except OSError as err:  # no network, refused, timed out, disk
@@ -105,7 +109,7 @@ def _binary(mask: Tensor, size: int) -> Tensor:
 @torch.no_grad()
 def foreground_mask(image: Tensor, category: str, model: nn.Module | None = None,
                     device: torch.device | str | None = None,
-                    resolution: int | None = None) -> Tensor:
+                    resolution: int | None = None, downloads: bool = False) -> Tensor:
     """The pixels of ``category`` in ``image``, found by the parsing net.
 
     Args:
@@ -116,6 +120,8 @@ def foreground_mask(image: Tensor, category: str, model: nn.Module | None = None
         device: where the net runs; default: the image's device.
         resolution: the side the image is resized to for the net; default: its weights'
             (520 px). Smaller is faster and coarser.
+        downloads: when ``model`` is None, whether the net's weights may be downloaded
+            (:func:`segmenter`).
 
     Returns:
         ``B×1×S×S`` of 0 and 1 (float) on the image's device.
@@ -129,7 +135,7 @@ def foreground_mask(image: Tensor, category: str, model: nn.Module | None = None
     check_images(image, square=True)
     device = image.device if device is None else torch.device(device)
     if model is None:
-        model = segmenter(device)
+        model = segmenter(device, downloads=downloads)
     prepare = (VOC_WEIGHTS.transforms() if resolution is None
                else VOC_WEIGHTS.transforms(resize_size=resolution))
     scores = model(prepare(((image.to(device) + 1) / 2).clamp(0, 1)))["out"]

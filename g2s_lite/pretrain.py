@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from . import hub
-    from .runtime import joined, quick_mode
+    from .runtime import downloads_allowed, joined, quick_mode
 
     defaults = PretrainConfig()
     parser = argparse.ArgumentParser(
@@ -387,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     with joined(args.device) as world:  # meta.world_size says how many ran the command
         G, D = hub.load("synface64", device=world.device(args.device))
         try:
-            result = pretrain(G, D, preset, config, PerceptualLoss("auto"),
+            result = pretrain(G, D, preset, config,
+                              PerceptualLoss("auto", downloads=downloads_allowed()),
                               on_round=save_round if args.save_rounds else None, world=world)
         except ValueError as err:  # images that do not divide among the processes
             parser.error(str(err))

@@ -9,7 +9,10 @@ cut by :func:`g2s_lite.paper.quick_length`; nothing else changes.
 
 The same holds for ``torchrun``: an entry point calls :func:`joined` (which reads the
 launcher's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``) and passes the :class:`World` it gets
-down as ``world=``; a plain run is :data:`SOLO`, one process of one.
+down as ``world=``; a plain run is :data:`SOLO`, one process of one. And for weights:
+whether torchvision may download what the torch hub cache lacks (:func:`downloads_allowed`,
+``G2S_ALLOW_DOWNLOADS``, passed down as ``downloads=``) and where the hub keeps what it
+downloads (:func:`weights_cache`, ``G2S_CACHE``, passed down as ``cache=``).
 """
 from __future__ import annotations
 
@@ -34,12 +37,17 @@ QUICK_ENV = "G2S_QUICK"
 T = TypeVar("T")
 
 
+def _switch(name: str) -> bool:
+    """An environment switch: on unless unset, "", "0", "false" or "no"."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def quick_mode() -> bool:
     """True when ``G2S_QUICK`` is set to anything but "", "0", "false" or "no".
 
     For entry points only (a notebook's first cell, a command line's default): pass the
     answer down as ``quick=``."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return _switch(QUICK_ENV)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -106,7 +114,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def run_options(args: argparse.Namespace) -> bool:
     """Apply :func:`add_run_options`' ``--threads``; whether the run is quick (``--quick``
-    or :func:`quick_mode`)."""
+    or :func:`quick_mode`). For entry points only: it reads the environment."""
     if args.threads:
         torch.set_num_threads(args.threads)
     return args.quick or quick_mode()
@@ -289,6 +297,9 @@ def joined(device: str | None = None) -> Iterator[World]:
 # ----------------------------------------------------------------------------- downloads
 #: Set to 1 to let torchvision download its weights off Colab (:func:`downloads_allowed`).
 DOWNLOADS_ENV = "G2S_ALLOW_DOWNLOADS"
+#: A folder for the weights the hub downloads, instead of :func:`default_cache`
+#: (:func:`weights_cache`).
+CACHE_ENV = "G2S_CACHE"
 
 
 def torch_hub_file(file: str) -> Path:
@@ -300,6 +311,20 @@ def torch_hub_file(file: str) -> Path:
 def downloads_allowed() -> bool:
     """True on Colab or when ``G2S_ALLOW_DOWNLOADS`` is set to anything but "", "0",
     "false" or "no": only then may torchvision download weights the torch hub cache lacks
-    (the book never downloads on its own initiative elsewhere)."""
-    flag = os.environ.get(DOWNLOADS_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    return flag or "google.colab" in sys.modules
+    (the book never downloads on its own initiative elsewhere).
+
+    For entry points only (a notebook's cell, a command line's main): pass the answer down
+    as ``downloads=``."""
+    return _switch(DOWNLOADS_ENV) or "google.colab" in sys.modules
+
+
+def default_cache() -> Path:
+    """Where the hub keeps downloaded weights unless told otherwise: ``~/.cache/g2s_lite``."""
+    return Path.home() / ".cache" / "g2s_lite"
+
+
+def weights_cache() -> Path:
+    """``$G2S_CACHE`` when set, else :func:`default_cache`.
+
+    For entry points only (a command line's main): pass the answer down as ``cache=``."""
+    return Path(os.environ.get(CACHE_ENV) or default_cache())

@@ -20,7 +20,7 @@ def test_latent_directions_move_what_they_were_fitted_on():
 
 
 def test_identity_distance_is_zero_on_the_readers_own_reading():
-    from g2s_lite.gan_quality import PoseLightRegressor
+    from g2s_lite.pose_regressor import PoseLightRegressor
 
     reader = PoseLightRegressor(outputs=5).eval()
     images = torch.rand(2, 3, 64, 64) * 2 - 1
@@ -40,7 +40,7 @@ def test_an_oracle_reconstruction_scores_zero_on_the_mesh_route(gan):
     from types import SimpleNamespace
 
     from g2s_lite.benchmark import BENCHMARK_SEED
-    from g2s_lite.gan_quality import PoseLightRegressor
+    from g2s_lite.pose_regressor import PoseLightRegressor
     from g2s_lite.invert import make_encoder
     from g2s_lite.paper import Step2Config
     from g2s_lite.prior import starting_prior
@@ -88,12 +88,12 @@ def test_keep_and_measure_from_the_command_line(tmp_path, monkeypatch, capsys, o
     import json
 
     from conftest import tiny_preset
-    from g2s_lite import gan_quality, paper
+    from g2s_lite import paper, pose_regressor
 
     monkeypatch.setitem(paper.PRESETS, "synface64", tiny_preset())
     monkeypatch.setattr(edit_measure, "QUICK_POOL", 32)
     monkeypatch.setattr(edit_measure, "READER_STEPS", 20)
-    monkeypatch.setattr(gan_quality, "REGRESSOR_STEPS", 20)
+    monkeypatch.setattr(pose_regressor, "REGRESSOR_STEPS", 20)
     keep = tmp_path / "keep"
     assert edit_measure.main(["keep", "--n", "1", "--keep", str(keep), "--quick"]) == 0
     assert (keep / "face_000.pt").exists()
@@ -118,20 +118,11 @@ def _l1_as_lpips(a, b, normalize=False):
 
 
 def test_lpips_says_why_it_was_not_measured(monkeypatch):
-    """The reason is the perceptual loss's own (its chooser's sentence, or the loader's
-    error); where LPIPS loads, the net comes back with what it measures with."""
-    def chooser(say, kind):
-        def resolve(k="auto"):
-            print(say)
-            return kind
-        return resolve
-
-    monkeypatch.setattr(losses, "resolve_perceptual", chooser(
-        "Perceptual loss: SSIM (kornia) instead of LPIPS-VGG, because the lpips package is "
-        "not installed. SSIM compares local means.", "ssim"))
+    """The reason is the perceptual loss's own (its chooser's, or the loader's error); where
+    LPIPS loads, the net comes back with what it measures with."""
+    monkeypatch.setattr(losses, "perceptual_choice",
+                        lambda kind, downloads: ("ssim", "the lpips package is not installed"))
     assert edit_measure.lpips_net() == (None, "not measured: the lpips package is not installed")
-    monkeypatch.setattr(losses, "resolve_perceptual", chooser("", "ssim"))
-    assert edit_measure.lpips_net() == (None, "not measured: losses.resolve_perceptual chose ssim")
 
     class Loaded:
         def __init__(self, kind):
@@ -143,7 +134,7 @@ def test_lpips_says_why_it_was_not_measured(monkeypatch):
         def __init__(self, kind):
             raise OSError("vgg16-397923af.pth: no such file")
 
-    monkeypatch.setattr(losses, "resolve_perceptual", chooser("Perceptual loss: LPIPS", "lpips"))
+    monkeypatch.setattr(losses, "perceptual_choice", lambda kind, downloads: ("lpips", "ok"))
     monkeypatch.setattr(losses, "PerceptualLoss", Broken)
     assert edit_measure.lpips_net() == (
         None, "not measured: loading LPIPS failed (OSError: vgg16-397923af.pth: no such file)")

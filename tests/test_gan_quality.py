@@ -1,5 +1,6 @@
 """GAN quality measures (g2s_lite.gan_quality): the Fréchet distance against closed forms,
-w-fitting on a tiny generator, the pose/light regressor, and the measures' outputs.
+w-fitting on a tiny generator, and the measures' outputs (the regressor they read with has
+its own tests, tests/test_pose_regressor.py).
 
 Everything runs on a tiny 16-px generator and a handful of images, so the file takes a few
 seconds on a CPU; the real measurement is ``python -m g2s_lite.gan_quality``.
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from g2s_lite import gan_quality as gq
+from g2s_lite import pose_regressor as pr
 from g2s_lite.gan import Generator
 
 
@@ -133,61 +135,11 @@ def test_untrained_like_has_g_shape_and_is_seeded():
     assert torch.equal(rng, torch.get_rng_state())  # the global stream is untouched
 
 
-# ------------------------------------------------------------------ the regressor
-def test_regressor_shapes_and_units():
-    reg = gq.PoseLightRegressor().eval()
-    x = torch.randn(2, 3, 64, 64)
-    assert reg(x).shape == (2, 4)
-    assert reg.features(x).shape == (2, reg.feature_dim) == (2, 64)
-    assert reg(torch.randn(2, 3, 32, 48)).shape == (2, 4)  # any size divisible by 16
-    # outputs are standardised predictions brought back to the targets' units
-    reg.target_mean.copy_(torch.tensor([10.0, -5.0, 0.2, 0.3]))
-    reg.target_std.copy_(torch.tensor([20.0, 8.0, 0.5, 0.3]))
-    torch.testing.assert_close(reg(x), reg.standardised(x) * reg.target_std + reg.target_mean)
-    with pytest.raises(ValueError, match="multiples of 16"):
-        reg(torch.randn(1, 3, 40, 40))
-
-
-def test_targets_and_mirroring():
-    batch = {"view": torch.tensor([[0.1, -0.5, 0.0, 0, 0, 0]]),
-             "light": torch.tensor([[0.4, 0.3, 0.6, -0.2]])}
-    t = gq.pose_light_targets(batch)
-    torch.testing.assert_close(t, torch.tensor([[math.degrees(-0.5), math.degrees(0.1),
-                                                 0.6, -0.2]]))
-    img = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 3, 2, 4)
-    img_m, t_m = gq._mirror(img, t)
-    assert torch.equal(img_m[0, 0, 0], torch.tensor([3.0, 2.0, 1.0, 0.0]))
-    torch.testing.assert_close(t_m, t * torch.tensor([-1.0, 1.0, -1.0, 1.0]))
-
-
-def test_short_regressor_training_lowers_loss():
-    history: list[float] = []
-    reg = gq.train_regressor(steps=40, batch=8, pool=16, size=32, progress=False,
-                             history=history)
-    assert len(history) == 40 and not reg.training
-    assert np.mean(history[-8:]) < 0.7 * np.mean(history[:8])
-    # standardisation statistics come from the (mirrored) training faces
-    assert reg.target_std.min() > 0 and abs(reg.target_mean[0]) < 1e-3  # mirrored yaw: mean 0
-
-
 # ------------------------------------------------------------------ the measures
 def test_budgets_divide_the_full_ones_by_ten():
     full, quick = gq.budgets(), gq.budgets(quick=True)
-    assert full["regressor_steps"] == gq.REGRESSOR_STEPS and full["n_samples"] == gq.N_SAMPLES
+    assert full["regressor_steps"] == pr.REGRESSOR_STEPS and full["n_samples"] == gq.N_SAMPLES
     assert quick == {k: v // 10 for k, v in full.items()}
-
-
-def test_regressor_outputs_match_the_regressor_in_any_batching():
-    reg = gq.PoseLightRegressor().eval()
-    reg.target_mean.copy_(torch.tensor([10.0, -5.0, 0.2, 0.3]))
-    reg.target_std.copy_(torch.tensor([20.0, 8.0, 0.5, 0.3]))
-    x = torch.randn(7, 3, 32, 32)
-    out = gq.regressor_outputs(reg, x, batch=3)
-    with torch.no_grad():
-        torch.testing.assert_close(out.predictions, reg(x))
-        torch.testing.assert_close(out.features, reg.features(x))
-    whole = gq.regressor_outputs(reg, x, batch=100)
-    torch.testing.assert_close(out.predictions, whole.predictions)
 
 
 def test_sample_images_are_seeded_samples_of_g():
@@ -205,9 +157,9 @@ def test_variety_is_each_targets_spread():
     g = torch.Generator().manual_seed(0)
     pred = torch.randn(200, 4, generator=g, dtype=torch.float64) * torch.tensor(
         [30.0, 10.0, 0.5, 0.2], dtype=torch.float64)
-    spread = gq.variety(gq.RegressorOutputs(pred, torch.zeros(200, 2)))
+    spread = gq.variety(pr.RegressorOutputs(pred, torch.zeros(200, 2)))
     p = pred.numpy()
-    for i, (name, _) in enumerate(gq.TARGETS):
+    for i, (name, _) in enumerate(pr.TARGETS):
         assert spread[name]["mean"] == pytest.approx(p[:, i].mean())
         assert spread[name]["std"] == pytest.approx(p[:, i].std(ddof=1))
         assert spread[name]["q05"] == pytest.approx(np.quantile(p[:, i], 0.05))
@@ -217,8 +169,8 @@ def test_variety_is_each_targets_spread():
 def test_feature_distance_compares_features_only():
     g = torch.Generator().manual_seed(1)
     feats = torch.randn(50, 3, generator=g, dtype=torch.float64)
-    a = gq.RegressorOutputs(torch.zeros(50, 4), feats)
-    b = gq.RegressorOutputs(torch.ones(50, 4), feats + 1.0)  # other predictions, shifted
+    a = pr.RegressorOutputs(torch.zeros(50, 4), feats)
+    b = pr.RegressorOutputs(torch.ones(50, 4), feats + 1.0)  # other predictions, shifted
     assert gq.feature_distance(a, b) == pytest.approx(3.0, rel=1e-9)
     assert gq.feature_distance(a, a) == pytest.approx(0.0, abs=1e-9)
 
@@ -230,7 +182,7 @@ def tiny_setup():
     G = tiny_generator(seed=1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(2)
-        reg = gq.PoseLightRegressor().eval()
+        reg = pr.PoseLightRegressor().eval()
     return G, gq.untrained_like(G), reg
 
 
@@ -253,10 +205,10 @@ def test_measure_quick_reports_what_the_pieces_give(tiny_setup):
     n = budget["n_samples"]
     assert result["variety"]["n"] == result["frechet"]["n"] == n
     # recomputed independently from the pieces: SynFaces, G's and the untrained G's samples
-    data = gq.regressor_outputs(reg, gq.synface_images(n, gq.TEST_SEED, G.size)[0])
-    floor = gq.regressor_outputs(reg, gq.synface_images(n, gq.FLOOR_SEED, G.size)[0])
-    trained = gq.regressor_outputs(reg, gq.sample_images(G, n))
-    untrained = gq.regressor_outputs(reg, gq.sample_images(U, n))
+    data = pr.regressor_outputs(reg, pr.synface_images(n, pr.TEST_SEED, G.size)[0])
+    floor = pr.regressor_outputs(reg, pr.synface_images(n, gq.FLOOR_SEED, G.size)[0])
+    trained = pr.regressor_outputs(reg, gq.sample_images(G, n))
+    untrained = pr.regressor_outputs(reg, gq.sample_images(U, n))
     fd = result["frechet"]
     assert fd["data"] == pytest.approx(gq.feature_distance(floor, data))
     assert fd["trained"] == pytest.approx(gq.feature_distance(trained, data))

@@ -54,24 +54,25 @@ def test_ssim_perceptual_loss_measures_structure():
 
 def test_auto_falls_back_offline_and_says_so(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
-    monkeypatch.delenv(losses.DOWNLOADS_ENV, raising=False)
-    resolve_perceptual.cache_clear()
+    # the environment's switch is for entry points: a library call reads only its argument
+    monkeypatch.setenv(losses.DOWNLOADS_ENV, "1")
     assert PerceptualLoss("auto").kind == "ssim"
     out = capsys.readouterr().out
     assert "SSIM" in out and "LPIPS" in out and losses.DOWNLOADS_ENV in out
-    PerceptualLoss("auto")
-    assert capsys.readouterr().out == ""  # said once
-    resolve_perceptual.cache_clear()
+    # the choice is made per call, from the arguments: nothing is remembered
+    assert resolve_perceptual("auto", downloads=True) == "lpips"
+    assert "LPIPS" in capsys.readouterr().out
+    assert resolve_perceptual("auto") == "ssim"
+    assert not any(tmp_path.rglob("*.pth"))  # deciding downloads nothing
 
 
 def test_auto_takes_lpips_when_its_backbone_is_cached(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv(losses.DOWNLOADS_ENV, raising=False)
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "hub" / "checkpoints" / losses._VGG16_FILE).write_bytes(b"")
-    resolve_perceptual.cache_clear()
     assert resolve_perceptual("auto") == "lpips"
     assert "LPIPS" in capsys.readouterr().out
-    resolve_perceptual.cache_clear()
 
 
 def test_explicit_choices_and_errors():

@@ -86,35 +86,83 @@ def test_quick_mode_switch(monkeypatch, value, quick):
     assert runtime.quick_mode() is quick
 
 
-def _calls(tree, name):
-    """(enclosing function, line) of every call of ``name`` or ``x.name`` in a module."""
+def _found(tree, wanted):
+    """(enclosing function, line) of every node of a module for which ``wanted(node)``."""
     found = []
 
     def walk(node, function):
         for child in ast.iter_child_nodes(node):
             inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) \
                 else function
-            if isinstance(child, ast.Call):
-                f = child.func
-                called = f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)
-                if called == name:
-                    found.append((function, child.lineno))
+            if wanted(child):
+                found.append((function, child.lineno))
             walk(child, inner)
 
     walk(tree, None)
     return found
 
 
-def test_only_entry_points_decide_quick_mode():
-    """Library functions take ``quick=`` explicitly; the environment is read where a program
-    starts (a command line's main or parser), so the same call gives the same result on
-    every machine."""
-    for path in sorted((ROOT / "g2s_lite").glob("*.py")):
-        if path.name == "runtime.py":
+def _calls(tree, names):
+    """(enclosing function, line) of every call of one of ``names`` (or ``x.name``)."""
+    def called(node):
+        f = node.func if isinstance(node, ast.Call) else None
+        return (f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)) in names
+    return _found(tree, called)
+
+
+def _environment_reads(tree):
+    """(enclosing function, line) of every ``os.environ`` or ``os.getenv``."""
+    return _found(tree, lambda node: (isinstance(node, ast.Attribute)
+                                      and node.attr in ("environ", "getenv"))
+                  or (isinstance(node, ast.Name) and node.id in ("environ", "getenv")))
+
+
+def _runtime_readers():
+    """runtime's functions that read the environment, themselves or through another."""
+    tree = ast.parse((ROOT / "g2s_lite" / "runtime.py").read_text())
+    functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    readers = {f for f, _ in _environment_reads(tree)}
+    while True:
+        more = {name for name, f in functions.items()
+                if name not in readers and _calls(f, readers)}
+        if not more:
+            return {name: functions[name] for name in readers}
+        readers |= more
+
+
+#: The book's switches and runtime's entry-point helpers that read them.
+SWITCHES = {runtime.QUICK_ENV: "quick_mode", runtime.DOWNLOADS_ENV: "downloads_allowed",
+            runtime.CACHE_ENV: "weights_cache"}
+
+
+def test_only_entry_points_read_the_environment():
+    """Library functions take ``quick=``, ``downloads=`` and ``cache=`` explicitly; the
+    environment (G2S_QUICK, G2S_ALLOW_DOWNLOADS, G2S_CACHE, torchrun's ranks) is read where a
+    program starts: a command line's main or parser, ``g2s_lite/__main__.py``, and runtime's
+    entry-point helpers, which say so. The same call then gives the same result on every
+    machine."""
+    readers = _runtime_readers()
+    assert set(SWITCHES.values()) <= set(readers)
+    for name, function in readers.items():
+        assert name.startswith("_") or "entry point" in ast.get_docstring(function).lower(), \
+            f"runtime.{name} reads the environment: say it is for entry points only"
+    for path in sorted((ROOT / "g2s_lite").rglob("*.py")):
+        if path.name in ("runtime.py", "__main__.py"):
             continue
-        for function, line in _calls(ast.parse(path.read_text()), "quick_mode"):
-            assert function in ("main", "_parser"), f"{path.name}:{line} reads quick mode in " \
-                                                     f"{function}"
+        tree = ast.parse(path.read_text())
+        for function, line in _calls(tree, readers) + _environment_reads(tree):
+            assert function in ("main", "_parser"), (
+                f"{path.relative_to(ROOT)}:{line} reads the environment in {function}; pass "
+                f"the choice down as an argument from the entry point")
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_each_switch_is_read_by_its_helper(monkeypatch, tmp_path, switch):
+    helper = getattr(runtime, SWITCHES[switch])
+    monkeypatch.delenv(switch, raising=False)
+    off = helper()
+    monkeypatch.setenv(switch, str(tmp_path))
+    assert helper() != off and helper() in (True, tmp_path)
 
 
 def test_bench_command_prints_timings():

@@ -90,9 +90,10 @@ def test_the_torchvision_net_with_random_weights_gives_a_binary_mask_of_the_imag
 
 
 def _no_downloads(monkeypatch, tmp_path):
-    """An empty torch hub cache, downloads off, and any attempt to download an error."""
+    """An empty torch hub cache and any attempt to download an error; the environment's
+    switch is on, which a library function must not read (only an entry point does)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.delenv(runtime.DOWNLOADS_ENV, raising=False)
+    monkeypatch.setenv(runtime.DOWNLOADS_ENV, "1")
 
     def refuse(*args, **kwargs):
         raise AssertionError("a download was attempted")
@@ -116,13 +117,18 @@ def test_offline_without_cached_weights_the_error_says_what_to_do_and_nothing_is
 
 def test_a_failed_download_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setenv(runtime.DOWNLOADS_ENV, "1")
+    monkeypatch.delenv(runtime.DOWNLOADS_ENV, raising=False)  # the argument decides alone
+    tried = []
 
     def offline(*args, **kwargs):
+        tried.append(args)
         raise urllib.error.URLError("no network")
     monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
     with pytest.raises(hub.WeightsUnavailable, match="could not download.*no network.*--mask"):
-        segmenter()
+        segmenter(downloads=True)
+    with pytest.raises(hub.WeightsUnavailable, match="could not download"):
+        foreground_mask(torch.zeros(1, 3, 8, 8), "car", downloads=True)
+    assert len(tried) == 2
 
 
 # ----------------------------------------------------------------------------- mask files

@@ -7,14 +7,19 @@ and a functional forward pass that follows the released ``forward_step1`` and
 ``latent_project``, in-place ReLUs included. The package's modules must load those state
 dicts unchanged and agree with that forward pass.
 """
+import json
 import math
+import re
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from g2s_lite import hub
-from g2s_lite.gan import Discriminator, Generator, default_channels, save_stylegan2
+from g2s_lite.gan import (Discriminator, Generator, default_channels, load_stylegan2,
+                          save_stylegan2)
 
 MIN_D, MAX_D = 0.9, 1.1
 
@@ -229,7 +234,7 @@ def test_the_registry_has_the_papers_five_gans_with_their_presets():
 
 @pytest.mark.parametrize("name", GANS)
 def test_random_weights_of_each_released_gans_shapes_load_through_hub(name, tmp_path,
-                                                                     monkeypatch, _threads):
+                                                                     _threads):
     """A checkpoint with the released model's exact shapes (random weights), served from a
     local file as its download would be: cached, hash recorded, then checked."""
     entry = hub.REGISTRY[name]
@@ -238,27 +243,27 @@ def test_random_weights_of_each_released_gans_shapes_load_through_hub(name, tmp_
     path = tmp_path / "release.pt"
     save_stylegan2(path, G, D)
     del D
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
     reg = {name: hub.Weights(entry.description, urls=(path.as_uri(),), preset=entry.preset)}
-    G2, D2 = hub.load(name, registry=reg, progress=False)
+    G2, D2 = hub.load(name, registry=reg, progress=False, cache=cache)
     assert (G2.size, G2.channels[entry.size]) == (entry.size, widths[entry.size])
     assert sum(p.numel() for p in G2.parameters()) == sum(p.numel() for p in G.parameters())
     assert D2 is not None and D2.size == entry.size
-    assert hub.recorded_hashes()[name] == hub.sha256(path)
+    assert hub.recorded_hashes(cache)[name] == hub.sha256(path)
     # a file loads by path too
     assert hub.load(path)[0].size == entry.size
 
 
-def test_a_recorded_hash_is_checked_on_every_later_load(tmp_path, monkeypatch):
+def test_a_recorded_hash_is_checked_on_every_later_load(tmp_path):
     widths = {4: 8, 8: 8, 16: 4}
     path = tmp_path / "tiny.pt"
     save_stylegan2(path, Generator(16, 8, 2, widths), Discriminator(16, widths))
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
     reg = {"tiny": hub.Weights("tiny", urls=(path.as_uri(),))}
-    cached = hub.fetch("tiny", registry=reg, progress=False)
+    cached = hub.fetch("tiny", registry=reg, progress=False, cache=cache)
     cached.write_bytes(cached.read_bytes() + b"tampered")
     with pytest.raises(ValueError, match="expected"):
-        hub.fetch("tiny", registry=reg, progress=False)
+        hub.fetch("tiny", registry=reg, progress=False, cache=cache)
 
 
 def test_the_128_px_path_runs_one_quick_stage_on_a_real_photo(tmp_path, _threads):
@@ -344,3 +349,104 @@ def test_the_cat_chain_of_chapter_9_runs_on_random_weights_of_the_released_layou
     assert torch.isfinite(rec.depth).all() and rec.depth.shape == (1, 128, 128)
     kept = rec.stages[0].step2.masks
     assert kept[..., :, 124:].sum() == 0  # nothing of the pseudo samples far beyond the mask
+
+
+# ----------------------------------------------------------------------------- files without noise maps
+@pytest.fixture(scope="module")
+def released_16(_threads):
+    """The released config-E layout (style 512, 8 mapping layers, channel multiplier 1) at
+    16 px, random weights with noise strengths that are not zero: (G, D, their state dicts)."""
+    widths = default_channels(1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G, D = Generator(16, 512, 8, widths).eval(), Discriminator(16, widths).eval()
+        with torch.no_grad():
+            for name, p in G.named_parameters():
+                if name.endswith("noise.weight"):
+                    p.uniform_(0.2, 0.5)
+    paper = json.loads((Path(__file__).parent / "fixtures" /
+                        "stylegan2_rosinality_128_keys.json").read_text())["g_ema"]
+    for k, v in G.state_dict().items():  # the names and shapes of the paper's files
+        assert paper[k] == list(v.shape) or k.startswith("noises."), k
+    return G, D, dict(G.state_dict()), dict(D.state_dict())
+
+
+def _load_warned(ckpt):
+    """``load_stylegan2(ckpt)`` and the warnings it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nets = load_stylegan2(ckpt)
+    return nets, [str(w.message) for w in caught]
+
+
+def test_a_file_without_noise_maps_loads_as_the_official_code_loads_it(released_16, tmp_path):
+    """rosinality's checkpoints before January 2020 have no ``noises.noise_*``: the official
+    code loads them with strict=False, so G keeps its own noise maps; one warning says so."""
+    G, D, g_state, d_state = released_16
+    old = {k: v for k, v in g_state.items() if not k.startswith("noises.")}
+    assert len(old) == len(g_state) - G.num_layers
+    path = tmp_path / "before_2020.pt"
+    torch.save({"g_ema": old, "d": d_state}, path)
+    with warnings.catch_warnings(record=True) as caught, torch.random.fork_rng(devices=[]):
+        warnings.simplefilter("always")
+        torch.manual_seed(5)
+        G2, D2 = hub.load(path)
+        torch.manual_seed(5)
+        fresh = Generator(16, 512, 8, G.channels)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert str(path) in message and "noises.noise_#" in message and "\n" not in message
+    assert f"({G.num_layers} buffer(s))" in message
+    # G2's noise maps are its own, those a Generator makes (the file has none)
+    assert all(torch.equal(getattr(G2.noises, k), getattr(fresh.noises, k))
+               for k, _ in fresh.noises.named_buffers())
+    (G_full, _), quiet = _load_warned({"g_ema": g_state, "d": d_state})
+    assert quiet == []  # the complete file says nothing
+    w = G.mapping(torch.randn(2, 512, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        # without noise the file's weights alone make the image: the same bit for bit
+        assert torch.equal(G2.synthesis(w, "none"), G.synthesis(w, "none"))
+        assert torch.equal(G_full.synthesis(w, "const"), G.synthesis(w, "const"))
+        x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+        assert torch.equal(D2(x), D(x))
+    # with noise strengths of zero (a fresh generator's), "const" gives the same image too
+    silent = {k: torch.zeros_like(v) if k.endswith("noise.weight") else v
+              for k, v in old.items()}
+    (G3, _), said = _load_warned({"g_ema": silent})
+    ref = {**g_state, **silent}
+    (G4, _), _ = _load_warned({"g_ema": ref})
+    with torch.no_grad():
+        assert torch.equal(G3.synthesis(w, "const"), G4.synthesis(w, "const"))
+    assert len(said) == 1
+
+
+def test_a_missing_or_unexpected_weight_is_still_refused(released_16):
+    _, _, g_state, _ = released_16
+    old = {k: v for k, v in g_state.items() if not k.startswith("noises.")}
+    # a noise *strength* is a weight (a parameter), unlike the noise maps
+    strength = {k: v for k, v in old.items() if k != "conv1.noise.weight"}
+    with pytest.raises(ValueError, match=r"missing 1 tensor.*conv1\.noise\.weight.*weight"):
+        load_stylegan2({"g_ema": strength})
+    for extra in ("convs.9.conv.weight", "to_rgbs.5.bias", "mystery"):
+        with pytest.raises(ValueError, match=rf"1 unexpected tensor.*{re.escape(extra)}"):
+            load_stylegan2({"g_ema": {**old, extra: torch.zeros(3)}})
+
+
+def test_unexpected_buffers_are_reported_in_the_one_warning(released_16):
+    G, D, g_state, d_state = released_16
+    extra_noise = {**g_state, f"noises.noise_{G.num_layers}": torch.zeros(1, 1, 32, 32)}
+    no_kernels = {k: v for k, v in d_state.items() if not k.endswith("kernel")}
+    assert len(no_kernels) < len(d_state)
+    (G2, D2), said = _load_warned({"g_ema": extra_noise, "d": no_kernels})
+    assert len(said) == 1 and "\n" not in said[0]
+    assert f"1 unexpected buffer(s), ignored: ['noises.noise_{G.num_layers}']" in said[0]
+    assert "['d'] has no" in said[0] and "kernel" in said[0]
+    w = G.mapping(torch.randn(1, 512, generator=torch.Generator().manual_seed(3)))
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.equal(G2.synthesis(w, "const"), G.synthesis(w, "const"))
+        assert torch.equal(D2(x), D(x))  # the blur kernels are fixed: D's own are the file's
+    # a buffer of the wrong shape is still refused, naming it
+    bad = {**g_state, "noises.noise_0": torch.zeros(1, 1, 8, 8)}
+    with pytest.raises(ValueError, match=r"noises\.noise_0: expected \(1, 1, 4, 4\)"):
+        load_stylegan2({"g_ema": bad})
