@@ -5,6 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 # The notebooks' kernel must be this environment's Python.
 export PATH := $(abspath $(BIN)):$(PATH)
+# Nobody watches these runs: the chapters show static figures, not live sliders.
+export G2S_HEADLESS := 1
 
 .PHONY: install test book book-full bench clean
 

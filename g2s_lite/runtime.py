@@ -42,12 +42,31 @@ def _switch(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def quick_mode() -> bool:
-    """True when ``G2S_QUICK`` is set to anything but "", "0", "false" or "no".
+def quick_mode(device: torch.device | None = None) -> bool:
+    """Whether to run quick: ``G2S_QUICK`` when it is set (quick unless "", "0", "false" or
+    "no"); unset, quick where ``device`` is no GPU (a chapter opened on Colab's CPU runtime
+    or a laptop) and the paper-like schedules on a GPU; unset and no device, the paper-like
+    schedules (a command line's default).
 
     For entry points only (a notebook's first cell, a command line's default): pass the
     answer down as ``quick=``."""
-    return _switch(QUICK_ENV)
+    if os.environ.get(QUICK_ENV, "").strip() != "" or device is None:
+        return _switch(QUICK_ENV)
+    return torch.device(device).type != "cuda"
+
+
+#: Set by the headless runs (``make test``, ``make book``, CI): no live widgets there.
+HEADLESS_ENV = "G2S_HEADLESS"
+
+
+def live_widgets() -> bool:
+    """Whether a chapter shows its sliders: everywhere a person runs it (Jupyter, Colab; quick
+    or full mode), but not where nobody watches (``G2S_HEADLESS`` set: the book build and the
+    tests, where a kernel can stall on widget messages). Each slider has a static figure
+    beside it for the HTML book.
+
+    For entry points only (a notebook's cells)."""
+    return not _switch(HEADLESS_ENV)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -58,8 +77,9 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
 
 def describe(device: torch.device, quick: bool) -> str:
-    """One line a chapter prints first: mode, device and versions."""
-    mode = "quick (schedules ÷ 10)" if quick else "full (paper-like schedules)"
+    """One line a chapter prints first: mode (and how to switch it), device and versions."""
+    mode = ("quick (schedules ÷ 10; QUICK = False for the paper's)" if quick
+            else "full (the paper's schedules; QUICK = True for a quick run)")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     from . import __version__
     return (f"g2s_lite {__version__} | mode: {mode} | device: {device} ({name}) "

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 try:
@@ -68,7 +69,7 @@ def test_notebooks_are_committed_without_outputs_and_start_with_setup(nb):
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
     # the mode is decided here, once, and passed down
-    assert "runtime.quick_mode()" in "".join(code[0]["source"])
+    assert "runtime.quick_mode(device)" in "".join(code[0]["source"])
     assert "runtime.describe" in "".join(code[0]["source"])
 
 
@@ -84,6 +85,21 @@ def test_ci_runs_the_readme_test_command():
 def test_quick_mode_switch(monkeypatch, value, quick):
     monkeypatch.setenv(runtime.QUICK_ENV, value)
     assert runtime.quick_mode() is quick
+    if value:  # set, it decides on every device
+        for device in ("cpu", "cuda"):
+            assert runtime.quick_mode(torch.device(device)) is quick
+
+
+def test_unset_a_chapter_runs_quick_without_a_gpu_and_the_papers_schedules_with_one(
+        monkeypatch):
+    """Colab's default: nobody sets G2S_QUICK there, so the device decides (a CPU runtime would
+    take hours on the full schedules); a command line (no device) keeps the full ones."""
+    monkeypatch.delenv(runtime.QUICK_ENV, raising=False)
+    assert runtime.quick_mode(torch.device("cpu")) is True
+    assert runtime.quick_mode(torch.device("cuda")) is False
+    assert runtime.quick_mode() is False
+    line = runtime.describe(torch.device("cpu"), True)
+    assert "quick" in line and "QUICK = False" in line  # says which, and how to switch
 
 
 def _found(tree, wanted):
@@ -132,7 +148,7 @@ def _runtime_readers():
 
 #: The book's switches and runtime's entry-point helpers that read them.
 SWITCHES = {runtime.QUICK_ENV: "quick_mode", runtime.DOWNLOADS_ENV: "downloads_allowed",
-            runtime.CACHE_ENV: "weights_cache"}
+            runtime.CACHE_ENV: "weights_cache", runtime.HEADLESS_ENV: "live_widgets"}
 
 
 def test_only_entry_points_read_the_environment():
@@ -162,7 +178,7 @@ def test_each_switch_is_read_by_its_helper(monkeypatch, tmp_path, switch):
     monkeypatch.delenv(switch, raising=False)
     off = helper()
     monkeypatch.setenv(switch, str(tmp_path))
-    assert helper() != off and helper() in (True, tmp_path)
+    assert helper() != off and helper() in (True, False, tmp_path)
 
 
 def test_bench_command_prints_timings():
