@@ -39,7 +39,7 @@ def run_alone(notebook: Path, site: Path, workdir: Path) -> float:
     nb.cells.append(nbformat.v4.new_code_cell(
         "import g2s_lite, pathlib\n"
         f"assert pathlib.Path(g2s_lite.__file__).is_relative_to({str(site)!r}), g2s_lite.__file__"))
-    env = {"G2S_QUICK": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(site)}
+    env = {"G2S_QUICK": "1", "G2S_HEADLESS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(site)}
     start = time.perf_counter()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)   # the kernel inherits this process's environment
