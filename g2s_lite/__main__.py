@@ -147,7 +147,7 @@ def _reconstruct(args) -> int:
 
     from . import hub
     from .export import save_reconstruction
-    from .invert import project
+    from .invert import FramedGAN, project
     from .losses import PerceptualLoss
     from .method import reconstruct
     from .paper import get_preset
@@ -216,10 +216,11 @@ def _reconstruct(args) -> int:
             raise _Refused(f"--released {name}: {err}")
     print(f"reconstructing {args.image} with {weights} on {device}, preset {preset.name}")
     if w is None:
-        w, projected = project(image, G, D, preset.project, progress=not args.no_progress,
-                               seed=args.seed, gan_crop=preset.gan_crop)
+        gan = FramedGAN(G, preset.gan_crop)
+        w, projected = project(image, gan, D, preset.project, progress=not args.no_progress,
+                               seed=args.seed)
         error = float(projection_error(image, projected)[0])
-        own = reach(G, D, preset.project, seed=args.seed, gan_crop=preset.gan_crop)
+        own = reach(gan, D, preset.project, seed=args.seed)
         warning = reach_warning(error, own, weights, preset.category)
         print(warning or f"projection error {error:.3f} (the GAN's own samples: up to "
                          f"{float(own.max()):.3f}): within reach",

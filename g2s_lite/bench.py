@@ -115,13 +115,13 @@ def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str
         G, D = hub.load("synface64", device=device)
         image = SynFaces(the_preset.image_size).sample(1, seed=seed)["image"]
     else:
-        from .invert import generate
+        from .invert import FramedGAN
         from .released import offset_encoder, paper_encoder, paper_nets
 
         G, D = random_released(layout_of, device)
         with torch.no_grad():
-            image = generate(G, G.mapping(torch.randn(1, 512, device=device)),
-                             the_preset.image_size, the_preset.gan_crop)
+            image = FramedGAN(G, the_preset.gan_crop).generate(
+                G.mapping(torch.randn(1, 512, device=device)), the_preset.image_size)
         nets = paper_nets(the_preset.image_size)
         encoder = offset_encoder(paper_encoder(the_preset.image_size), G,
                                  the_preset.step2[0].f1_d, the_preset.step2[0].relative)

@@ -682,15 +682,20 @@ class Discriminator(nn.Module):
     def features(self, image: Tensor, n: int) -> list[Tensor]:
         """Outputs of the first ``n`` residual blocks (after the from-RGB layer).
 
-        The discriminator-feature loss of GAN2Shape's step 2 compares these (n = 4).
+        The discriminator-feature loss of GAN2Shape's step 2 compares these (n = 4). The
+        blocks are convolutions, so ``image`` may be smaller than ``size``, as the official
+        code feeds its 256-px D the 128-px images: ``B×3×H×W``, H and W multiples of 2^n.
 
         Returns:
-            n tensors, the j-th ``B×channels[size/2^j]×size/2^j×size/2^j`` (j = 1 … n).
+            n tensors, the j-th ``B×channels[size/2^j]×H/2^j×W/2^j`` (j = 1 … n).
         """
         if not 0 <= n <= self.n_blocks:
             raise ValueError(f"features: n must be in 0…{self.n_blocks}, the number of residual "
                              f"blocks of a {self.size}-px discriminator, got {n}")
-        self._check(image)
+        if image.ndim != 4 or image.shape[1] != 3 or image.shape[-1] % 2 ** n \
+                or image.shape[-2] % 2 ** n:
+            raise ValueError(f"Discriminator.features: image must be B×3×H×W with H and W "
+                             f"multiples of 2^{n}, got {tuple(image.shape)}")
         out = self.convs[0](image)
         feats = []
         for block in self.convs[1:n + 1]:

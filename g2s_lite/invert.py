@@ -18,27 +18,34 @@ Two devices keep Δw small and on the manifold (the paper's choices):
 
 **Projection.** Every test image (a SynFace, a photograph) first needs its own w:
 :func:`project` optimises w from the mean w so that G(w) matches the image.
+
+**Framing.** A preset's images may show only the centre of G's (cats, the released
+synthetic faces): :class:`FramedGAN` is G with that crop, built once from the preset, and
+everything here that draws from G frames its images the same way.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .gan import Discriminator, Generator, frozen
-from .losses import PerceptualLoss, discriminator_feature_loss, photometric_l1
-from .images import centre_fraction, check_image, check_images, to_size
-from .nets import LatentEncoder, adam
+from .losses import (PerceptualLoss, discriminator_feature_loss, feature_l1, per_image,
+                     photometric_l1)
+from .images import centre_fraction, check_images, to_size
+from .nets import LatentEncoder, Stacked, adam
 from .paper import D_BLOCKS, ProjectConfig, Step2Config
 from .pseudo import sample_pseudo
+from .refine import check_batch, seeds_of, summed
 from .render import Renderer
 from .runtime import seeded
 
-# ----------------------------------------------------------------------------- helpers
+
+# ----------------------------------------------------------------------------- the GAN
 def generate(G: Generator, w: Tensor, size: int | None = None, gan_crop: float = 1.0) -> Tensor:
     """G's image of ``w`` (``B×style_dim`` or ``B×n_latent×style_dim``) with the stored
     noise maps, clamped to [−1, 1], its centre ``gan_crop`` kept (the data's framing, see
@@ -48,9 +55,46 @@ def generate(G: Generator, w: Tensor, size: int | None = None, gan_crop: float =
     return to_size(image, size or G.size)
 
 
+@dataclass(frozen=True)
+class FramedGAN:
+    """The generator ``G`` framed as the data it stands for: its images keep their centre
+    ``gan_crop`` (:attr:`~g2s_lite.paper.Preset.gan_crop`: 170/256 for cats and the released
+    synthetic faces, else 1), wherever they meet an image or a pseudo sample (projection,
+    step 2). Built once where the preset is known (``FramedGAN(G, preset.gan_crop)``); the
+    functions below take it, or a plain generator, framed whole."""
+
+    G: Generator
+    gan_crop: float = 1.0
+
+    @property
+    def device(self) -> torch.device:
+        return self.G.device
+
+    @property
+    def size(self) -> int:
+        """G's own image size (before the crop)."""
+        return self.G.size
+
+    def mapping(self, *args) -> Tensor:
+        """G's mapping network (:meth:`~g2s_lite.gan.Generator.mapping`)."""
+        return self.G.mapping(*args)
+
+    def generate(self, w: Tensor, size: int | None = None) -> Tensor:
+        """The framed image of ``w`` at ``size`` (:func:`generate`): ``B×3×size×size``."""
+        return generate(self.G, w, size, self.gan_crop)
+
+
+def framed(G: Generator | FramedGAN) -> FramedGAN:
+    """``G`` as a :class:`FramedGAN`; a plain generator shows its whole image."""
+    return G if isinstance(G, FramedGAN) else FramedGAN(G)
+
+
 def add_offset(w: Tensor, offset: Tensor) -> Tensor:
     """``w + Δw`` for w in W (``1×style_dim``) or W+ (``1×n_latent×style_dim``), ``Δw``
-    ``B×style_dim`` (the same offset for every layer): ``B×…``."""
+    ``B×style_dim`` (the same offset for every layer): ``B×…``. K latents ``K×…`` take
+    ``B/K`` offsets each, in order."""
+    if len(w) > 1:
+        w = w.repeat_interleave(len(offset) // len(w), 0)
     return w + offset if w.dim() == 2 else w + offset[:, None]
 
 
@@ -89,26 +133,33 @@ class LatentOffsetEncoder(nn.Module):
                           0, self.start)
         self.register_buffer("center_h", h)
 
-    def forward(self, pseudo: Tensor, image: Tensor, G: Generator) -> Tensor:
-        """``B×3×S×S`` pseudo samples, the ``1×3×S×S`` image → Δw ``B×style_dim``."""
+    def forward(self, pseudo: Tensor, image: Tensor, G: Generator | FramedGAN) -> Tensor:
+        """``B×3×S×S`` pseudo samples, the ``1×3×S×S`` image → Δw ``B×style_dim``. With K
+        images ``K×3×S×S`` side by side (and E a :class:`~g2s_lite.nets.Stacked` of K copies),
+        image k's B/K pseudo samples are encoded relative to image k."""
         e = self.encoder(pseudo)
         if self.relative:
-            e = e - self.encoder(image)
+            own = self.encoder(image)
+            e = e - (own if len(image) == 1 else own.repeat_interleave(len(e) // len(image), 0))
         tail = lambda h: G.mapping(h, self.start)  # noqa: E731
         return tail(self.center_h + e) - tail(self.center_h)
 
 
-def invert_pseudo(encoder: LatentOffsetEncoder, G: Generator, w: Tensor, pseudo: Tensor,
-                  gan_image: Tensor, gan_crop: float = 1.0) -> tuple[Tensor, Tensor]:
+def invert_pseudo(encoder: LatentOffsetEncoder, G: Generator | FramedGAN, w: Tensor,
+                  pseudo: Tensor, gan_image: Tensor, gan_crop: float | None = None
+                  ) -> tuple[Tensor, Tensor]:
     """Projected samples G(w + E-offset) of ``pseudo`` (``B×3×S×S``) for the image whose
-    latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``), framed by ``gan_crop``
-    (:func:`generate`).
+    latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``), framed as ``G``
+    frames them (:class:`FramedGAN`; K images side by side: ``K×…`` latents and GAN images,
+    B/K samples each). ``gan_crop`` frames a plain generator: kept only for
+    :func:`g2s_lite.edit.gan_route`'s call until it passes a FramedGAN, which carries its own.
 
     Returns:
         (projected ``B×3×S×S`` in [−1, 1], offsets ``B×style_dim``).
     """
-    offset = encoder(pseudo, gan_image, G)
-    return generate(G, add_offset(w, offset), pseudo.shape[-1], gan_crop), offset
+    gan = framed(G) if gan_crop is None else FramedGAN(G, gan_crop)
+    offset = encoder(pseudo, gan_image, gan)
+    return gan.generate(add_offset(w, offset), pseudo.shape[-1]), offset
 
 
 # ----------------------------------------------------------------------------- step 2
@@ -137,80 +188,128 @@ def make_encoder(G: Generator, config: Step2Config, image_size: int,
                                image_size=image_size).to(device)
 
 
-def step2(image: Tensor, w: Tensor, G: Generator, D: Discriminator | None, depth: Tensor,
-          albedo: Tensor, light: Tensor, config: Step2Config = Step2Config(),
-          renderer: Renderer | None = None, seed: int = 0, progress: bool = True,
-          encoder: LatentOffsetEncoder | None = None,
-          object_mask: Tensor | None = None, gan_crop: float = 1.0) -> Step2Result:
+def fresh_encoder(G: Generator, config: Step2Config, image_size: int,
+                  device: torch.device | str, seeds: Sequence[int], vectorize: bool = False
+                  ) -> LatentOffsetEncoder:
+    """A fresh encoder (:func:`make_encoder`) per seed, each seeded as a one-image step 2
+    seeds its own; several images' E are one :class:`~g2s_lite.nets.Stacked` (``vectorize``:
+    one vectorised call) behind the shared mapping tail."""
+    made = []
+    for seed in seeds:
+        with seeded(seed):
+            made.append(make_encoder(G, config, image_size, device))
+    if len(made) > 1:
+        made[0].encoder = Stacked([e.encoder for e in made], vectorize)
+    return made[0]
+
+
+def step2(image: Tensor, w: Tensor, G: Generator | FramedGAN, D: Discriminator | None,
+          depth: Tensor, albedo: Tensor, light: Tensor, config: Step2Config = Step2Config(),
+          renderer: Renderer | None = None, seed: int | Sequence[int] = 0,
+          progress: bool = True, encoder: LatentOffsetEncoder | None = None,
+          object_mask: Tensor | None = None) -> Step2Result:
     """Step 2: train the latent-offset encoder on pseudo samples, then collect projected
     samples for step 3.
 
     Args:
-        image: ``1×3×S×S`` in [−1, 1], the image being reconstructed (sets S).
+        image: ``1×3×S×S`` in [−1, 1], the image being reconstructed (sets S); or
+            ``K×3×S×S``, K images side by side, each with its own latent, factors, encoder,
+            random draws and loss (:func:`step2_loss`), every tensor below with K rows.
         w: its latent, ``1×style_dim`` (W) or ``1×n_latent×style_dim`` (W+) — a GAN sample's
             own w, or :func:`project`'s.
-        G, D: the GAN (frozen). Without D the loss is the masked L1 alone.
+        G, D: the GAN (frozen); G framed as the image (a :class:`FramedGAN`; a plain
+            generator: its whole image). Without D the loss is the masked L1 alone.
         depth, albedo, light: the current factors (``1×S×S``, ``1×3×S×S``, ``1×4``), e.g.
             from :func:`~g2s_lite.refine.step1`.
         config: schedule, loss weights and sampling ranges.
         renderer: default ``Renderer(S)``.
         seed: seeds E's initialisation and the random views and lights (the global random
-            state is left as it was).
+            state is left as it was); K images: one seed each, or the same for all.
         progress: show progress bars.
         encoder: an encoder to go on training in place (pretrained nets, see
-            :mod:`~g2s_lite.pretrain`); a fresh one by default.
+            :mod:`~g2s_lite.pretrain`; K images: :func:`fresh_encoder`'s); a fresh one by
+            default.
         object_mask: the object on the canonical surface (``1×1×S×S``): pseudo samples
             count only there (:func:`~g2s_lite.pseudo.sample_pseudo`).
-        gan_crop: the centre fraction of G's images the image shows
-            (:attr:`~g2s_lite.paper.Preset.gan_crop`).
+
+    With K images the collected samples hold image k's N samples together, then image
+    k+1's, and the history sums the images' losses.
     """
     from tqdm.auto import tqdm, trange
 
-    image = check_image(image)
-    size, device = image.shape[-1], image.device
+    image = check_batch(image)
+    k, size, device = len(image), image.shape[-1], image.device
+    gan = framed(G)
     renderer = renderer or Renderer(size)
-    depth = depth.reshape(1, size, size).detach()
+    depth = depth.reshape(k, size, size).detach()
     albedo, light = albedo.detach(), light.detach()
-    gen = torch.Generator().manual_seed(seed)
+    seeds = seeds_of(seed, k)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
     if encoder is None:
-        with seeded(seed):
-            encoder = make_encoder(G, config, size, device)
+        encoder = fresh_encoder(gan.G, config, size, device, seeds)
     opt = adam(encoder.encoder.parameters(), config.lr)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
-    with frozen(G, D):
-        gan_image = generate(G, w, size, gan_crop).detach()
+
+    def draw():  # each image's pseudo samples, from its own random stream
+        drawn = [sample_pseudo(renderer, depth[i:i + 1], albedo[i:i + 1], light[i:i + 1],
+                               config.batch, config.views, config.lights, gen,
+                               None if object_mask is None else object_mask[i:i + 1])
+                 for i, gen in enumerate(gens)]
+        return drawn[0] if k == 1 else [torch.cat(parts) for parts in zip(*drawn)]
+
+    with frozen(gan.G, D):
+        gan_image = gan.generate(w, size).detach()
         for _ in trange(config.steps, desc="step 2: latent offsets", disable=not progress):
-            pseudo, masks, _, _ = sample_pseudo(renderer, depth, albedo, light, config.batch,
-                                                config.views, config.lights, gen, object_mask)
-            projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, gan_crop)
-            l1 = photometric_l1(projected, pseudo, masks)
-            feat = (discriminator_feature_loss(D.features, to_size(projected, D.size),
-                                               to_size(pseudo, D.size), to_size(masks, D.size),
-                                               config.d_blocks)
-                    if D is not None else l1.new_zeros(()))
-            reg = offset.pow(2).mean()
-            loss = l1 + feat + config.lam_offset * reg
+            pseudo, masks, _, _ = draw()
+            projected, offset = invert_pseudo(encoder, gan, w, pseudo, gan_image)
+            terms = step2_loss(projected, pseudo, masks, offset, D, config, k)
             opt.zero_grad()
-            loss.backward()
+            terms["loss"].sum().backward()
             opt.step()
-            history.append({"loss": loss.item(), "l1": l1.item(), "feature": feat.item(),
-                            "offset": reg.item()})
+            history.append(summed(terms))
         out: dict[str, list[Tensor]] = {k: [] for k in
                                         ("projected", "pseudo", "masks", "views", "lights",
                                          "offsets")}
         with torch.no_grad():
             for _ in tqdm(range(config.collect), desc="step 2: collecting projected samples",
                           disable=not progress):
-                pseudo, masks, v, l = sample_pseudo(renderer, depth, albedo, light,
-                                                    config.batch, config.views, config.lights,
-                                                    gen, object_mask)
-                projected, offset = invert_pseudo(encoder, G, w, pseudo, gan_image, gan_crop)
-                for k, x in zip(out, (projected, pseudo, masks, v, l, offset)):
-                    out[k].append(x)
+                pseudo, masks, v, l = draw()
+                projected, offset = invert_pseudo(encoder, gan, w, pseudo, gan_image)
+                for name, x in zip(out, (projected, pseudo, masks, v, l, offset)):
+                    out[name].append(x)
+    # image by image: image i's rows of every batch, then image i+1's
     return Step2Result(encoder=encoder, history=history,
                        seconds=time.perf_counter() - start,
-                       **{k: torch.cat(x) if x else torch.empty(0) for k, x in out.items()})
+                       **{name: torch.cat([p.chunk(k)[i] for i in range(k) for p in x])
+                          if x else torch.empty(0) for name, x in out.items()})
+
+
+def step2_loss(projected: Tensor, pseudo: Tensor, masks: Tensor, offsets: Tensor,
+               D: Discriminator | None, config: Step2Config, k: int = 1) -> dict[str, Tensor]:
+    """Step 2's loss of each of ``k`` images whose projected samples, pseudo samples
+    (``(k·B)×3×S×S``), masks (``(k·B)×1×S×S``) and offsets (``(k·B)×style_dim``) lie side by
+    side, image by image: ``loss`` and its terms ``l1``, ``feature`` (D's features, when D is
+    given) and ``offset``, each a ``k`` vector.
+
+    D sees the samples at their own size S, whatever its own: as the official code feeds its
+    256-px (synthetic faces: 128-px) discriminator the 128-px (64-px) samples, and so the
+    feature maps the loss compares are S/2, S/4, … across.
+    """
+    fake = real = None
+    if D is not None:
+        fake = D.features(projected, config.d_blocks)
+        with torch.no_grad():
+            real = D.features(pseudo, config.d_blocks)
+
+    def one(projected, pseudo, masks, offset, fake, real):
+        l1 = photometric_l1(projected, pseudo, masks)
+        feat = feature_l1(fake, real, masks) if fake is not None else l1.new_zeros(())
+        reg = offset.pow(2).mean()
+        return {"loss": l1 + feat + config.lam_offset * reg, "l1": l1, "feature": feat,
+                "offset": reg}
+
+    return per_image(k, one, projected, pseudo, masks, offsets, fake, real)
 
 
 # ----------------------------------------------------------------------------- projection
@@ -222,10 +321,10 @@ def latent_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05)
     return lr * down * up
 
 
-def project(image: Tensor, G: Generator, D: Discriminator | None = None,
+def project(image: Tensor, G: Generator | FramedGAN, D: Discriminator | None = None,
             config: ProjectConfig = ProjectConfig(), mask: Tensor | None = None,
             perceptual: PerceptualLoss | None = None, seed: int = 0,
-            progress: bool = True, gan_crop: float = 1.0) -> tuple[Tensor, Tensor]:
+            progress: bool = True) -> tuple[Tensor, Tensor]:
     """Find w whose GAN image matches ``image``.
 
     Loss: masked L1 + λ·(discriminator-feature L1 over four blocks when ``D`` is given,
@@ -236,7 +335,9 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
 
     Args:
         image: ``B×3×S×S`` (or ``3×S×S``) in [−1, 1]; resized to the GAN's size if needed.
-        G: the generator (frozen); ``G.w_avg`` (or a fresh :meth:`mean_latent`) is the start.
+        G: the generator (frozen), framed as the image (a :class:`FramedGAN`: only the
+            centre it keeps is compared; a plain generator: its whole image); ``G.w_avg``
+            (or a fresh :meth:`mean_latent`) is the start.
         D: its discriminator, for the feature loss.
         mask: ``B×1×S×S``, where the image counts (default everywhere).
         config: schedule (``config.steps``; a preset's is ``preset.project``);
@@ -244,8 +345,6 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
         perceptual: used when ``D`` is None (default ``PerceptualLoss()``).
         seed: seeds the w-noise.
         progress: show a progress bar.
-        gan_crop: the centre fraction of G's images the image shows, the only part compared
-            (:attr:`~g2s_lite.paper.Preset.gan_crop`).
 
     Returns:
         (w ``B×style_dim`` or ``B×n_latent×style_dim``, its image ``B×3×S×S``).
@@ -255,6 +354,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
     if isinstance(image, Tensor) and image.dim() == 3:
         image = image[None]
     image = check_images(image)
+    gan = framed(G)
+    G = gan.G
     steps = config.steps
     size, device = image.shape[-1], image.device
     target = to_size(image, G.size)
@@ -280,8 +381,8 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             strength = spread * config.noise * max(0.0, 1 - t / config.noise_ramp) ** 2
             w_in = w + strength * torch.randn(w.shape, generator=gen, device=device)
             fake = G.synthesis(w_in, noise_mode="const")
-            if gan_crop < 1:  # compare what the data show of G's image
-                fake = to_size(centre_fraction(fake, gan_crop), G.size)
+            if gan.gan_crop < 1:  # compare what the data show of G's image
+                fake = to_size(centre_fraction(fake, gan.gan_crop), G.size)
             loss = photometric_l1(fake, target, mask_g)
             if D is not None:
                 loss = loss + config.lam_perc * discriminator_feature_loss(
@@ -292,5 +393,5 @@ def project(image: Tensor, G: Generator, D: Discriminator | None = None,
             loss.backward()
             opt.step()
         with torch.no_grad():
-            reconstruction = generate(G, w, size, gan_crop)
+            reconstruction = gan.generate(w, size)
     return w.detach(), reconstruction

@@ -8,6 +8,8 @@
 - :func:`smoothness`: L1 of second differences (depth and diffuse shading in steps 1 and 3).
 - :func:`discriminator_feature_loss`: L1 between the discriminator's features of two images
   (first four blocks, masked), step 2's reconstruction term.
+- :func:`per_image`: each image's own loss when several images are processed side by side
+  (:func:`~g2s_lite.method.reconstruct_batch`, the joint pretraining).
 
 About LPIPS offline: the ``lpips`` package ships its small linear heads, but the VGG-16
 backbone comes from torchvision's model zoo and is downloaded on first use. The book never
@@ -97,6 +99,25 @@ def feature_l1(fake: list[Tensor], real: list[Tensor], mask: Tensor | None = Non
             w = F.adaptive_avg_pool2d(mask if mask.dim() == 4 else mask[:, None], f.shape[-2:])
         total = total + _masked_mean((f - r).abs(), _weights(w, f))
     return total
+
+
+def per_image(k: int, loss: Callable[..., dict[str, Tensor]], *rows) -> dict[str, Tensor]:
+    """Each of ``k`` images' own ``loss``, for images processed side by side: every item of
+    ``rows`` (a tensor, a list of tensors, or None) holds image 0's rows, then image 1's, …,
+    and ``loss`` takes one image's rows and returns its terms; each term comes back as a
+    ``K`` vector. Summed, they give every image the gradient its own run would get.
+
+    >>> per_image(2, lambda x: {"mean": x.mean()}, torch.tensor([1., 3., 10., 20.]))
+    {'mean': tensor([ 2., 15.])}
+    """
+    def part(t, i):
+        if isinstance(t, (list, tuple)):
+            return [part(x, i) for x in t]
+        return None if t is None else t.chunk(k)[i]
+
+    # one image: its rows whole (a chunk is a step more in the graph, and in its rounding)
+    each = [loss(*rows)] if k == 1 else [loss(*(part(t, i) for t in rows)) for i in range(k)]
+    return {name: torch.stack([terms[name] for terms in each]) for name in each[0]}
 
 
 # ----------------------------------------------------------------------------- perceptual

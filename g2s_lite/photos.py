@@ -213,18 +213,19 @@ def projection_error(image: Tensor, projected: Tensor) -> Tensor:
     return (image - projected).abs().flatten(1).mean(1)
 
 
-def reach(G, D, config, n: int = 4, seed: int = 0, progress: bool = False,
-          gan_crop: float = 1.0) -> Tensor:
+def reach(G, D, config, n: int = 4, seed: int = 0, progress: bool = False) -> Tensor:
     """The projection errors (``n``) the projection schedule ``config`` leaves on ``n`` of
-    the GAN's own samples, framed like the data (``gan_crop``, the preset's): what it reaches
-    on images it can certainly draw."""
-    from .invert import generate, project
+    the GAN's own samples, framed like the data (``G`` a :class:`~g2s_lite.invert.FramedGAN`
+    with the preset's crop; a plain generator: whole): what it reaches on images it can
+    certainly draw."""
+    from .invert import framed, project
 
+    gan = framed(G)
     with torch.no_grad():
         gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, G.style_dim, generator=gen).to(G.device)
-        samples = generate(G, G.mapping(z), gan_crop=gan_crop)
-    _, projected = project(samples, G, D, config, seed=seed, progress=progress, gan_crop=gan_crop)
+        z = torch.randn(n, gan.G.style_dim, generator=gen).to(gan.device)
+        samples = gan.generate(gan.mapping(z))
+    _, projected = project(samples, gan, D, config, seed=seed, progress=progress)
     return projection_error(samples, projected)
 
 

@@ -36,13 +36,13 @@ import torch
 from torch import Tensor
 
 from .gan import Discriminator, Generator
-from .invert import LatentOffsetEncoder, generate, make_encoder
+from .invert import FramedGAN, LatentOffsetEncoder, make_encoder
 from .losses import PerceptualLoss
 from .method import run_stage
 from .nets import NET_NAMES, Nets, ViewNet, module_state
 from .paper import Preset, Step3Config, get_preset, quick_length
 from .prior import starting_prior
-from .refine import step3_loss, step3_optimizer
+from .refine import shuffled, step3_loss, step3_optimizer
 from .render import Renderer
 from .runtime import SOLO, World, seeded
 
@@ -226,9 +226,10 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
     size = preset.image_size
     renderer = Renderer(size)
     perceptual = perceptual or PerceptualLoss()
+    gan = FramedGAN(G, preset.gan_crop)
     ws = training_latents(G, config.images, config.seed)
     with torch.no_grad():
-        images = generate(G, ws, size, preset.gan_crop)
+        images = gan.generate(ws, size)
     nets = Nets.create(size, preset.nf, config.seed, G.device, prior=starting_prior(preset))
     encoder = None
     if world.size > 1:  # every process's copy starts the same (a visit would seed its own)
@@ -255,7 +256,7 @@ def pretrain(G: Generator, D: Discriminator | None, preset: str | Preset = "synf
             collected = []  # joint: the round's (projected, masks), in image order
             for k in mine:
                 seed = config.seed + r * config.images + k
-                visit = run_stage(images[k:k + 1], ws[k:k + 1], G, D, nets, preset, 0,
+                visit = run_stage(images[k:k + 1], ws[k:k + 1], gan, D, nets, preset, 0,
                                   encoder, perceptual, renderer, seed, progress=False,
                                   step3_too=not config.joint)
                 encoder = visit.step2.encoder
@@ -288,10 +289,12 @@ def step3_joint(images: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
     """Step 3 on many images at once (the paper's joint pretraining), in place.
 
     Every step takes ``images_per_step`` different images, in turn from a shuffled order, and
-    ``config.batch // images_per_step`` of each one's projected samples, and applies
-    :func:`~g2s_lite.refine.step3_loss`. Why: a net shared by many faces that sees one face
-    for many steps in a row can follow each face with the output it gives every face; one
-    that must explain several faces in the same step can only do it by reading them.
+    ``config.batch // images_per_step`` of each one's projected samples, and trains the
+    shared nets on the mean of the images' own step-3 losses
+    (:func:`~g2s_lite.refine.step3_loss`), as the paper's processes, one image each, average
+    their gradients. Why: a net shared by many faces that sees one face for many steps in a
+    row can follow each face with the output it gives every face; one that must explain
+    several faces in the same step can only do it by reading them.
 
     Args:
         images: ``K×3×S×S``; projected ``K×N×3×S×S`` and masks ``K×N×1×S×S``, image k's
@@ -300,28 +303,25 @@ def step3_joint(images: Tensor, projected: Tensor, masks: Tensor, nets: Nets,
         on_step: called after every step (a progress bar's update).
 
     Returns:
-        The per-step history of the loss terms.
+        The per-step history of the loss terms (means over the step's images).
     """
     per_step = min(images_per_step, len(images))
     m = max(1, config.batch // per_step)
     opt = step3_optimizer(nets, config)
     gen = torch.Generator().manual_seed(seed)
-    order, cursor = torch.randperm(len(images), generator=gen), 0
+    order = shuffled(len(images), per_step, gen)
     history: list[dict[str, float]] = []
     for _ in range(steps):
-        if cursor + per_step > len(order):
-            order, cursor = torch.randperm(len(images), generator=gen), 0
-        pick = order[cursor:cursor + per_step]
-        cursor += per_step
+        pick = next(order)
         chosen = torch.stack([torch.randperm(projected.shape[1], generator=gen)[:m]
                               for _ in pick])  # per_step × m sample indices
         rows = pick[:, None].expand_as(chosen)
         terms = step3_loss(nets, images[pick], projected[rows, chosen].flatten(0, 1),
                            masks[rows, chosen].flatten(0, 1), config, perceptual, renderer)
         opt.zero_grad()
-        terms["loss"].backward()
+        terms["loss"].mean().backward()
         opt.step()
-        history.append({k: v.item() for k, v in terms.items()})
+        history.append({k: v.mean().item() for k, v in terms.items()})
         if on_step is not None:
             on_step()
     return history

@@ -99,3 +99,60 @@ def test_step2_lowers_its_loss_and_collects_samples(gan, sample):
     m = result.masks
     err = lambda a: ((a - result.pseudo).abs() * m).sum() / (3 * m.sum())  # noqa: E731
     assert err(result.projected) < err(image.expand_as(result.pseudo))
+
+
+def test_a_framed_gan_frames_what_projection_returns(gan, sample):
+    """FramedGAN carries the preset's crop: project's reconstruction is the centre of G's
+    image of the w it found, and FramedGAN.generate is generate with its crop."""
+    from g2s_lite.images import centre_fraction, to_size
+    from g2s_lite.invert import FramedGAN
+
+    G, D = gan
+    _, image = sample
+    half = FramedGAN(G, 0.5)
+    w, recon = project(image, half, D, ProjectConfig(steps=1), progress=False)
+    with torch.no_grad():
+        whole = G.synthesis(w, noise_mode="const").clamp(-1, 1)
+        assert torch.equal(half.generate(w, 64), generate(G, w, 64, 0.5))
+    assert torch.allclose(recon, to_size(centre_fraction(whole, 0.5), 64), atol=1e-6)
+    assert not torch.allclose(recon, to_size(whole, 64), atol=0.05)
+
+
+def test_step2_feeds_the_discriminator_the_samples_at_their_own_size():
+    """As the official code does (gan2shape/model.py forward_step2: the projected image is
+    resized to image_size, 64 px for synthetic faces, and given with the pseudo sample to
+    its 128/256-px discriminator unchanged): D's blocks see 64 px and give 32, 16, 8 and 4-px
+    feature maps, not the 128, 64, 32, 16 px of the samples upsampled to D's size."""
+    import torch.nn.functional as F
+
+    from g2s_lite.gan import Discriminator
+    from g2s_lite.images import to_size
+    from g2s_lite.invert import step2_loss
+
+    torch.manual_seed(0)
+    D = Discriminator(256, {2 ** i: 8 for i in range(2, 9)})
+    projected, pseudo = torch.rand(2, 2, 3, 64, 64) * 2 - 1
+    masks = (torch.rand(2, 1, 64, 64) > 0.3).float()
+    config = Step2Config()
+    sizes = []
+    features = D.features
+    D.features = lambda x, n: sizes.append(x.shape[-1]) or features(x, n)
+    with torch.no_grad():
+        feature = step2_loss(projected, pseudo, masks, torch.zeros(2, 8), D, config)["feature"]
+
+    def by_hand(size):  # the official DiscriminatorLoss on D's first blocks, run one by one
+        fake, real, total = to_size(projected, size), to_size(pseudo, size), 0
+        mask = to_size(masks, size)
+        fake, real = D.convs[0](fake), D.convs[0](real)
+        for block in D.convs[1:config.d_blocks + 1]:
+            fake, real = block(fake), block(real)
+            pooled = F.avg_pool2d(mask, size // fake.shape[-1]).expand_as(fake)
+            total = total + ((fake - real).abs() * pooled).sum() / pooled.sum()
+        return total, fake.shape[-1]
+
+    with torch.no_grad():
+        own, last = by_hand(64)
+        upsampled, last_up = by_hand(256)
+    assert sizes == [64, 64] and (last, last_up) == (4, 16)
+    assert torch.allclose(feature, own[None], rtol=1e-5)
+    assert not torch.allclose(feature, upsampled[None], rtol=1e-2)

@@ -138,6 +138,33 @@ def test_several_images_at_once_get_their_own_reconstructions(gan):
         reconstruct_batch(faces, G, D, ws[:1], preset)
 
 
+def test_several_images_take_their_masks_as_one_image_does(gan, one_thread):
+    """reconstruct_batch's masks= are reconstruct's mask= for each image: the prior placed
+    on the mask's box and, with a preset that uses masks, the pseudo samples kept to the
+    object; a mask on another half of the image gives another result."""
+    from g2s_lite.method import reconstruct_batch
+
+    G, D = gan
+    preset = tiny_preset(use_mask=True)
+    faces = SynFaces(64).sample(2, seed=555)["image"]
+    ws = G.mean_latent().expand(2, -1)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[0, ..., 8:56, 4:36] = 1
+    masks[1, ..., 8:56, 28:60] = 1
+    both = reconstruct_batch(faces, G, D, ws, preset, seeds=[3, 9], masks=masks)
+    for i, seed in enumerate((3, 9)):
+        alone = reconstruct(faces[i:i + 1], G, D, w=ws[i:i + 1], preset=preset, seed=seed,
+                            mask=masks[i], progress=False)
+        for name in ("depth", "view", "light", "albedo"):
+            torch.testing.assert_close(getattr(both[i], name), getattr(alone, name),
+                                       rtol=0, atol=1e-3)
+    # each image's prior sat on its own mask: the nearest points are on the masks' sides
+    nearest = [int(f.depth.reshape(-1).argmin()) % 64 for f in both]
+    assert nearest[0] < 28 and nearest[1] > 36
+    with pytest.raises(ValueError, match="2 masks"):
+        reconstruct_batch(faces, G, D, ws, preset, masks=masks[:1])
+
+
 def test_a_framed_preset_shows_step2_and_the_gan_route_only_the_centre_of_gs_images(gan, image,
                                                                                     one_thread):
     """The released cat and synthetic-face configurations cut 170 of every 256 pixels of the

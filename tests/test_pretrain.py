@@ -52,19 +52,19 @@ def test_joint_step3_explains_each_sample_by_the_shape_of_its_own_image():
     a, b, samples = faces["image"][:1], faces["image"][1:2], faces["image"][2:]
     nets = Nets.create(64, 16, 0)  # D not at a prior: its output differs between a and b
     config, perceptual, renderer = Step3Config(), PerceptualLoss("ssim"), Renderer(64)
-    on, off = torch.ones(2, 1, 64, 64), torch.zeros(2, 1, 64, 64)
+    on = torch.ones(4, 1, 64, 64)
     with torch.no_grad():
-        alone = step3_loss(nets, a, samples[:2], on, config, perceptual, renderer)
-        # b's samples masked out: what is left must be a's samples under a's shape
-        paired = step3_loss(nets, torch.cat([a, b]), samples, torch.cat([on, off]), config,
-                            perceptual, renderer)
-        swapped = step3_loss(nets, torch.cat([b, a]), samples, torch.cat([on, off]), config,
-                             perceptual, renderer)
-    assert torch.allclose(paired["l1_projected"], alone["l1_projected"], atol=1e-6)
-    assert abs(swapped["l1_projected"] - alone["l1_projected"]) > 1e-3
+        # the pair's losses are each image's own, with its own two samples
+        paired = step3_loss(nets, torch.cat([a, b]), samples, on, config, perceptual, renderer)
+        alone = [step3_loss(nets, x, samples[i:i + 2], on[:2], config, perceptual, renderer)
+                 for x, i in ((a, 0), (b, 2))]
+        swapped = step3_loss(nets, torch.cat([b, a]), samples, on, config, perceptual, renderer)
+    for name, value in paired.items():
+        assert value.shape == (2,)
+        assert torch.allclose(value, torch.cat([alone[0][name], alone[1][name]]), atol=1e-6)
+    assert abs(swapped["l1_projected"][0] - alone[0]["l1_projected"][0]) > 1e-3
     with pytest.raises(ValueError, match="shared equally"):
-        step3_loss(nets, torch.cat([a, b]), samples[:3], on[:1].expand(3, -1, -1, -1), config,
-                   perceptual, renderer)
+        step3_loss(nets, torch.cat([a, b]), samples[:3], on[:3], config, perceptual, renderer)
     # a few joint steps on two images lower their loss, and every step holds both images
     projected = samples.reshape(2, 2, 3, 64, 64)
     history = step3_joint(torch.cat([a, b]), projected, torch.ones(2, 2, 1, 64, 64), nets,

@@ -55,7 +55,7 @@ from g2s_lite.metrics import depth_errors  # noqa: E402
 from g2s_lite.pseudo import sample_lights, sample_views  # noqa: E402
 from g2s_lite.nets import Nets  # noqa: E402
 from g2s_lite.paper import Step3Config  # noqa: E402
-from g2s_lite.refine import _explain, step3  # noqa: E402
+from g2s_lite.refine import _explain, _renders, step3  # noqa: E402
 from g2s_lite.render import Renderer  # noqa: E402
 from g2s_lite.synth import render_turned  # noqa: E402
 
@@ -81,14 +81,15 @@ def test_the_mirror_term_vanishes_for_a_symmetric_object():
     light = torch.tensor([[0.4, 0.6, 0.0, 0.3]])  # a light from straight above: symmetric
     target, _ = r.render(depth, albedo, light, view)
     target = target + 0.05 * torch.randn_like(target)
-    one, _ = _explain(r, depth, albedo, view, light, target, None, False, perc, 0.5)
-    both, _ = _explain(r, depth, albedo, view, light, target, None, True, perc, 0.5)
+
+    def explain(albedo, flip):
+        return _explain(*_renders(r, depth, albedo, view, light, None, flip), target, perc, 0.5)[0]
+
+    one, both = explain(albedo, False), explain(albedo, True)
     assert torch.allclose(both, 2 * one, rtol=1e-4)
     skew = albedo.clone()
     skew[..., :16] = 1.0  # no longer symmetric: the mirror explains the image worse
-    one, _ = _explain(r, depth, skew, view, light, target, None, False, perc, 0.5)
-    both, _ = _explain(r, depth, skew, view, light, target, None, True, perc, 0.5)
-    assert both > 2 * one
+    assert explain(skew, True) > 2 * explain(skew, False)
 
 
 def test_step3_on_true_views_lowers_its_loss(face):
