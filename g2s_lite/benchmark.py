@@ -354,10 +354,11 @@ class Shared:
         when an earlier row of the face already had)."""
         if self.projected is not None and self.projected[0] == i:
             return self.projected[1], None
-        from .invert import project
+        from .invert import FramedGAN, project
 
         t0 = time.perf_counter()
-        w, _ = project(self.image(i), self.G, self.D, self.preset.project, progress=False)
+        w, _ = project(self.image(i), FramedGAN(self.G, self.preset.gan_crop), self.D,
+                       self.preset.project, progress=False)
         self.projected = (i, w)
         return w, time.perf_counter() - t0
 

@@ -214,7 +214,7 @@ def mesh_route(rec, views: Tensor, lights: Tensor, background: float = 1.0
 def gan_route(rec, rendered: Tensor, G) -> Tensor:
     """The GAN's version of rendered edits ``B×3×S×S``: E encodes them relative to the
     input's GAN image G(w) and the GAN draws G(w + Δw), ``B×3×S×S``."""
-    from .invert import generate, invert_pseudo
+    from .invert import FramedGAN, invert_pseudo
 
     if G is None:
         raise ValueError('route="gan" needs the generator: pass G=... (the GAN the image was '
@@ -225,9 +225,9 @@ def gan_route(rec, rendered: Tensor, G) -> Tensor:
                          'or read one back with export.load_reconstruction(path, G)')
     size = rendered.shape[-1]
     with torch.no_grad():
-        gan_crop = getattr(rec, "gan_crop", 1.0)
-        gan_image = generate(G, rec.w, size, gan_crop)
-        out, _ = invert_pseudo(rec.encoder, G, rec.w, rendered.to(G.device), gan_image, gan_crop)
+        gan = FramedGAN(G, getattr(rec, "gan_crop", 1.0))  # the crop the image was cut at
+        out, _ = invert_pseudo(rec.encoder, gan, rec.w, rendered.to(G.device),
+                               gan.generate(rec.w, size))
     return out
 
 

@@ -86,7 +86,7 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
     :func:`kept_path`; faces already kept are skipped (resumable)."""
     from .benchmark import BENCHMARK_SEED
     from .export import save_factors
-    from .invert import project
+    from .invert import FramedGAN, project
     from .losses import PerceptualLoss
     from .method import reconstruct
 
@@ -98,7 +98,8 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
             continue
         t0 = time.perf_counter()
         image = faces["image"][i:i + 1]
-        w, _ = project(image, G, D, the_preset.project, progress=False)
+        w, _ = project(image, FramedGAN(G, the_preset.gan_crop), D, the_preset.project,
+                       progress=False)
         rec = reconstruct(image, G, D, w=w, preset=the_preset, progress=progress, seed=i,
                           perceptual=perceptual)
         save_factors(rec, path, index=i, seed=BENCHMARK_SEED, preset=the_preset.name)

@@ -146,18 +146,16 @@ class LatentOffsetEncoder(nn.Module):
 
 
 def invert_pseudo(encoder: LatentOffsetEncoder, G: Generator | FramedGAN, w: Tensor,
-                  pseudo: Tensor, gan_image: Tensor, gan_crop: float | None = None
-                  ) -> tuple[Tensor, Tensor]:
+                  pseudo: Tensor, gan_image: Tensor) -> tuple[Tensor, Tensor]:
     """Projected samples G(w + E-offset) of ``pseudo`` (``B×3×S×S``) for the image whose
     latent is ``w`` and whose GAN image is ``gan_image`` (``1×3×S×S``), framed as ``G``
     frames them (:class:`FramedGAN`; K images side by side: ``K×…`` latents and GAN images,
-    B/K samples each). ``gan_crop`` frames a plain generator: kept only for
-    :func:`g2s_lite.edit.gan_route`'s call until it passes a FramedGAN, which carries its own.
+    B/K samples each).
 
     Returns:
         (projected ``B×3×S×S`` in [−1, 1], offsets ``B×style_dim``).
     """
-    gan = framed(G) if gan_crop is None else FramedGAN(G, gan_crop)
+    gan = framed(G)
     offset = encoder(pseudo, gan_image, gan)
     return gan.generate(add_offset(w, offset), pseudo.shape[-1]), offset
 
