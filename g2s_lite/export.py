@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .nets import Nets, save_file
+from .nets import save_file
+from .released import load_nets
 from .render import Renderer
 from .viz import depth_to_rgb, normal_to_rgb, save_gif, to_image, to_uint8
 
@@ -231,7 +232,7 @@ def load_reconstruction(path: str | Path, G=None, preset="synface64"):
     encoder = blob.get("encoder")
     return Reconstruction(
         **{k: blob[k] for k in SAVED}, stages=[], timings=blob.get("timings", {}),
-        nets=Nets.from_state(blob["nets"], device) if "nets" in blob else None,
+        nets=load_nets(blob["nets"], device) if "nets" in blob else None,
         encoder=(None if G is None or encoder is None
                  else _encoder_from_state(encoder, G, blob["image"].shape[-1])),
         crop=None if crop is None else [int(v) for v in crop.tolist()],

@@ -330,9 +330,12 @@ class Nets:
                 "state": {name: module_state(getattr(self, name), half) for name in NET_NAMES}}
 
     @classmethod
-    def from_state(cls, state: dict, device: torch.device | str = "cpu") -> "Nets":
+    def from_state(cls, state: dict, device: torch.device | str = "cpu",
+                   build=None) -> "Nets":
         """The nets of a :meth:`state_dict` (at full precision, on ``device``). D's prior,
-        when it was started at one, comes back with its weights.
+        when it was started at one, comes back with its weights. ``build(image_size, nf)``
+        makes the empty nets of another layout than the book's (the released one:
+        :func:`g2s_lite.released.load_nets` passes it, since that module builds on this one).
 
         >>> nets = Nets.create(64, 16, seed=1)
         >>> back = Nets.from_state(nets.state_dict())
@@ -343,10 +346,11 @@ class Nets:
         size, layout, nets_state = state["image_size"], state["layout"], state["state"]
         if layout == "book":
             nets = cls.create(size, state["nf"], 0, device)
+        elif build is not None:
+            nets = build(size, state["nf"]).to(device)
         elif layout == "released":
-            from .released import paper_nets
-
-            nets = paper_nets(size).to(device)
+            raise ValueError("these nets are in the paper's released layout: read them with "
+                             "g2s_lite.released.load_nets(state)")
         else:
             raise ValueError(f"unknown nets layout {layout!r}: this file was written by another "
                              "version of g2s_lite (layouts known here: book, released)")

@@ -182,6 +182,12 @@ def paper_nets(image_size: int, view_mean: Tensor | None = None,
                 ReleasedLightNet(image_size, mean=light_mean))
 
 
+def load_nets(state: dict, device: torch.device | str = "cpu") -> Nets:
+    """The nets of a :meth:`~g2s_lite.nets.Nets.state_dict` in either layout, the book's or
+    the released one (:func:`paper_nets`)."""
+    return Nets.from_state(state, device, build=lambda size, nf: paper_nets(size))
+
+
 def paper_encoder(image_size: int, style_dim: int = 512) -> Released:
     """A fresh latent encoder E in the released layout: image → ``B×style_dim``."""
     return Released(res_encoder(3, style_dim, image_size), flatten=True)
