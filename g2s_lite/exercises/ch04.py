@@ -1,33 +1,60 @@
-"""Checks of Chapter 4's exercises (pseudo samples)."""
+"""Chapter 4's checked exercise (pseudo samples): the α that keeps the brightness constant."""
 from __future__ import annotations
 
 from typing import Any
 
 import torch
 
-from ._common import close
+from ._common import Draw, Exercise, judge_number
 
 
-def constant_brightness(answer: Any) -> tuple[bool, str]:
-    """4.1: the α that keeps the mean shading of face 0 (seed 0) constant under a frontal light.
+def _alpha_params(draw: Draw) -> dict:
+    """A face of SynFaces(64) seed 0 (the chapter's, face 0, for the book) and a light
+    direction (frontal for the book)."""
+    return {"face": draw.integer(1, 199, book=0),
+            "dx": draw.number(-0.8, 0.8, book=0.0), "dy": draw.number(-0.3, 0.6, book=0.0)}
 
-    The mean shading over the head changes by r (α + c̄) when the diffuse strength changes by
-    r, so α = −c̄, c̄ the mean of max(0, n · l) over the canonical head mask; the expected
-    value computes the cosine from the normals directly, without ``Renderer.diffuse``.
-    """
+
+def _mean_cosine(p: dict, clamp: bool = True, on_head: bool = True,
+                 unit: bool = True) -> float:
+    """The mean of max(0, ⟨n, −l̂⟩) over the canonical head, l = (dx, dy, 1) travelling into
+    the scene; the cosine is taken from the normals directly, without ``Renderer.diffuse``
+    (the flags give the slips the hints recognise)."""
     from ..synth import SynFaces
     world = SynFaces(64)
-    face = world.sample(1, seed=0)
-    normals = world.renderer.normals(face["depth_canon"])        # B×H×W×3 or B×3×H×W
-    toward = torch.tensor([0.0, 0.0, -1.0])                      # a frontal light, +z is away
-    if normals.shape[-1] == 3:
-        cosine = (normals[0] * toward).sum(-1)
-    else:
-        cosine = (normals[0] * toward[:, None, None]).sum(0)
-    mask = face["mask_canon"][0, 0] > 0.5
-    expected = -cosine.clamp(min=0)[mask].mean().item()
-    right, why = close(answer, expected, "α = −(mean cosine over the head)", rel=0.03)
-    return right, why + ("" if right else " (the mean shading moves by r(α + c̄))")
+    face = world.sample(1, seed=0, start=p["face"])
+    normals = world.renderer.normals(face["depth_canon"])[0].double()        # H×W×3
+    light = torch.tensor([p["dx"], p["dy"], 1.0], dtype=torch.float64)
+    cosine = -(normals * (light / light.norm() if unit else light)).sum(-1)
+    cosine = cosine.clamp(min=0) if clamp else cosine
+    mask = face["mask_canon"][0, 0] > 0.5 if on_head else torch.ones_like(cosine, dtype=bool)
+    return cosine[mask].mean().item()
 
 
-CHECKS = {"4.1": constant_brightness}
+def _alpha(p: dict) -> float:
+    """α = −c̄: the mean shading moves by r (α + c̄) when the diffuse strength moves by r."""
+    return -_mean_cosine(p)
+
+
+def _judge_alpha(answer: Any, want: float, p: dict) -> tuple[bool, str]:
+    return judge_number(
+        answer, want, "α", rel=0.03,
+        hint="the mean shading moves by r (α + c̄), c̄ the mean of max(0, ⟨n, −l⟩) over the "
+             "head (mask_canon) of the canonical depth",
+        mistakes=[(-want, "α cancels the mean cosine: α = −c̄"),
+                  (-_mean_cosine(p, clamp=False), "clamp the cosine at 0 (max(0, ⟨n, −l⟩)): "
+                                                  "a side turned away gets no light, not less"),
+                  (-_mean_cosine(p, on_head=False), "average over the head (mask_canon), not "
+                                                    "the whole image"),
+                  (-_mean_cosine(p, unit=False), "normalise the light's direction (dx, dy, 1) "
+                                                 "before the dot product")])
+
+
+EXERCISES = {
+    "4.1": Exercise(
+        params=_alpha_params,
+        statement="face {face} of SynFaces(64) seed 0 (world.sample(1, seed=0, start={face})) "
+                  "under the light direction (dx, dy) = ({dx}, {dy}): give the α that keeps "
+                  "its mean shading over the head constant.",
+        expected=_alpha, judge=_judge_alpha),
+}
