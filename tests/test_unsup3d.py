@@ -172,7 +172,11 @@ def test_benchmark_rows_read_the_weights_and_score_their_depth(tmp_path):
         bm.run(1, methods=["unsup3d_sym"], progress=False, unsup3d_dir=tmp_path / "none")
 
 
-def test_command_line_writes_weights_that_say_how_they_were_made(tmp_path, capsys):
+def test_command_line_writes_weights_that_say_how_they_were_made(tmp_path, capsys,
+                                                                 monkeypatch):
+    from g2s_lite.runtime import QUICK_ENV
+
+    monkeypatch.delenv(QUICK_ENV, raising=False)  # the steps asked for, not quick mode's cut
     out = tmp_path / "u.pt"
     argv = ["--out", str(out), "--collection", "4", "--steps", "2", "--batch", "2",
             "--no-symmetry", "--no-progress", "--threads", "1"]
