@@ -13,7 +13,7 @@ from conftest import smooth_depth, tiny_preset
 from g2s_lite import bench, paper
 from g2s_lite.gan import (LRELU_GAIN, LRELU_SLOPE, ConvLayer, Discriminator, Generator,
                           ResBlock, _upfirdn2d_steps, minibatch_stddev, upfirdn2d)
-from g2s_lite.nets import adam
+from g2s_lite.nets import CoveringConv2d, CoveringConvTranspose2d, adam
 from g2s_lite.paper import WEIGHT_DECAY
 from g2s_lite.render import Renderer
 
@@ -213,3 +213,24 @@ def test_profile_parts_add_up_and_the_json_has_them(tmp_path, monkeypatch, capsy
     assert len(p["top_ops"]) == 5 and p["top_ops"][0]["seconds"] >= p["top_ops"][-1]["seconds"]
     printed = capsys.readouterr().out
     assert "seconds by part" in printed and "G forward" in printed
+
+
+# ----------------------------------------------------------------------------- the small nets
+@pytest.mark.parametrize("kernel,size,padding", [(4, 4, 0), (1, 1, 0), (4, 6, 0), (4, 4, 1)])
+def test_covering_convolutions_are_the_convolutions(kernel, size, padding):
+    torch.manual_seed(0)
+    conv = CoveringConv2d(5, 7, kernel, padding=padding, bias=True).double()
+    x = torch.randn(3, 5, size, size, dtype=torch.float64, requires_grad=True)
+    ours, theirs = conv(x), nn.Conv2d.forward(conv, x)
+    assert ours.shape == theirs.shape
+    assert_same(ours, theirs)
+    for a, b in zip(grads(ours, x, *conv.parameters()), grads(theirs, x, *conv.parameters())):
+        assert_same(a, b)
+    up = CoveringConvTranspose2d(5, 7, kernel, bias=True).double()
+    x = torch.randn(3, 5, 1 if size == kernel else 2, 1 if size == kernel else 2,
+                    dtype=torch.float64, requires_grad=True)
+    ours, theirs = up(x), nn.ConvTranspose2d.forward(up, x)
+    assert ours.shape == theirs.shape
+    assert_same(ours, theirs)
+    for a, b in zip(grads(ours, x, *up.parameters()), grads(theirs, x, *up.parameters())):
+        assert_same(a, b)
