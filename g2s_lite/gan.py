@@ -630,8 +630,9 @@ class Generator(nn.Module):
 # ============================================================ 6. the discriminator
 class ConvLayer(nn.Sequential):
     """[blur] → equalized conv → [bias + leaky ReLU], as a Sequential (checkpoint keys
-    ``<name>.0``, ``.1``, …). With ``downsample`` the conv has stride 2, preceded by the blur.
-    The bias lives in the activation when there is one."""
+    ``<name>.0``, ``.1``, …). With ``downsample`` the conv has stride 2, preceded by the blur
+    (a 1×1 conv leaves the striding to the blur). The bias lives in the activation when
+    there is one."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  downsample: bool = False, bias: bool = True, activate: bool = True,
