@@ -186,11 +186,11 @@ def _label(fn, label: str):
 def labelled_parts(parts=PROFILE_PARTS):
     """Within the block each part's callables run inside a profiler range ``part: <name>``.
 
-    Methods are replaced on their class; functions in every ``g2s_lite`` module that holds
-    them (modules import them by name). Everything is put back afterwards."""
+    Methods are replaced on their class; functions in every module of this package that
+    holds them (modules import them by name). Everything is put back afterwards."""
     undo = []
     for part, (module_name, names) in parts.items():
-        module = importlib.import_module(f"g2s_lite.{module_name}")
+        module = importlib.import_module(f".{module_name}", __package__)
         for name in names:
             owner_name, _, attr = name.rpartition(".")
             if owner_name:
@@ -199,7 +199,7 @@ def labelled_parts(parts=PROFILE_PARTS):
             else:
                 original = getattr(module, attr)
                 owners = [m for key, m in list(sys.modules.items())
-                          if key.split(".")[0] == "g2s_lite" and m is not None]
+                          if key.split(".")[0] == __package__ and m is not None]
             wrapped = _label(original, _LABEL + part)
             for owner in owners:
                 for key, value in list(vars(owner).items()):
