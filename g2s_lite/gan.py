@@ -340,7 +340,7 @@ class ModulatedConv2d(nn.Module):
         self.demodulate, self.upsample = demodulate, upsample
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        """``x``: ``B×in×H×W``, ``w``: ``B×style_dim`` → ``B×out×H×W`` (2H×2W if upsample)."""
+        """``x``: ``B×in×H×W``, ``w``: ``B×style_dim`` → ``B×out×H×W`` (2H×2W upsampling)."""
         out, demodulation = self.convolve(x, w)
         return out if demodulation is None else out * demodulation
 
