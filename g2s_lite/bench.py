@@ -11,7 +11,10 @@ held-out SynFaces).
 released GAN) on a GAN and networks of that model's exact layout with random weights, since
 the cost does not depend on the weights and nothing is then downloaded;
 ``python -m g2s_lite.bench batch`` the images per hour of
-:func:`~g2s_lite.method.reconstruct_batch` at several batch sizes.
+:func:`~g2s_lite.method.reconstruct_batch` at several batch sizes;
+``python -m g2s_lite.bench profile`` where a reconstruction's time goes: seconds per step,
+per part of the method (G, D, the renderer, the nets, …, forward and backward) and per
+operation, under ``torch.profiler``.
 
 With ``--json FILE`` each also writes its figures into a timings file (:func:`write_timings`):
 ``results/timings_gpu.json``, which Chapter 9 reads, is made so::
@@ -25,9 +28,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import statistics
+import sys
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -159,6 +166,154 @@ def time_batch(sizes=(1, 4, 16), preset: str = "synface64", quick: bool = False,
     return out
 
 
+# ----------------------------------------------------------------------------- profile
+#: The parts a reconstruction's time is split into: each part's callables (``Class.method``
+#: or a function, in a ``g2s_lite`` module) carry its label while they run, and the backward
+#: of what they computed counts for the part too. The labels exist only while profiling:
+#: the library itself pays nothing for them.
+PROFILE_PARTS = {
+    "G": ("gan", ("Generator.synthesis", "Generator.mapping")),
+    "D": ("gan", ("Discriminator.forward", "Discriminator.features")),
+    "renderer": ("render", ("Renderer.render", "Renderer.warp_depth", "Renderer.warp_image",
+                            "Renderer.unwarp_image", "Renderer.normals", "Renderer.shading",
+                            "Renderer.diffuse")),
+    "nets D/A/V/L": ("nets", ("DepthNet.forward", "AlbedoNet.forward", "ViewNet.forward",
+                              "LightNet.forward")),
+    "offset encoder": ("nets", ("LatentEncoder.forward",)),
+    "losses": ("losses", ("PerceptualLoss.forward", "photometric_l1", "smoothness",
+                          "feature_l1")),
+}
+_LABEL = "part: "  # what a part's ranges are called in the profiler's events
+_BACKWARD = "autograd::engine::evaluate_function: "
+_OPTIMIZER = "Optimizer."  # torch labels its optimisers' step and zero_grad itself
+
+
+def _label(fn, label: str):
+    def labelled(*args, **kwargs):
+        with torch.profiler.record_function(label):
+            return fn(*args, **kwargs)
+    labelled.__wrapped__ = fn
+    return labelled
+
+
+@contextmanager
+def labelled_parts(parts=PROFILE_PARTS):
+    """Within the block each part's callables run inside a profiler range ``part: <name>``.
+
+    Methods are replaced on their class; functions in every module of this package that
+    holds them (modules import them by name). Everything is put back afterwards."""
+    undo = []
+    for part, (module_name, names) in parts.items():
+        module = importlib.import_module(f".{module_name}", __package__)
+        for name in names:
+            owner_name, _, attr = name.rpartition(".")
+            if owner_name:
+                owners = [getattr(module, owner_name)]
+                original = vars(owners[0])[attr]
+            else:
+                original = getattr(module, attr)
+                owners = [m for key, m in list(sys.modules.items())
+                          if key.split(".")[0] == __package__ and m is not None]
+            wrapped = _label(original, _LABEL + part)
+            for owner in owners:
+                for key, value in list(vars(owner).items()):
+                    if value is original:
+                        setattr(owner, key, wrapped)
+                        undo.append((owner, key, original))
+    try:
+        yield
+    finally:
+        for owner, key, original in reversed(undo):
+            setattr(owner, key, original)
+
+
+def split_by_part(events) -> dict[str, float]:
+    """Seconds of own CPU time per part, from a profiler's event tree.
+
+    An operation counts for the nearest labelled range around it; a backward operation
+    counts for the part whose forward operation created it (their autograd sequence numbers
+    match); the optimisers' steps are the part "optimizer". What no part claims is "other
+    forward" or "other backward" (gradient accumulation into ``.grad`` among it)."""
+    part_of: dict[int, str] = {}
+    made_by: dict[tuple[int, int], str] = {}  # (thread, sequence number) → forward part
+    seconds: dict[str, float] = defaultdict(float)
+    for e in events:  # sorted by start time: a parent comes before its children
+        parent = e.cpu_parent
+        if e.name.startswith(_LABEL):
+            part = e.name[len(_LABEL):] + " forward"
+        elif e.name.startswith(_BACKWARD):
+            made = made_by.get((e.fwd_thread, e.sequence_nr))
+            part = (made.removesuffix(" forward") if made else "other") + " backward"
+        elif e.name.startswith(_OPTIMIZER):
+            part = "optimizer"
+        elif parent is not None:
+            part = part_of[parent.id]
+        else:
+            part = "other forward"
+        part_of[e.id] = part
+        if e.sequence_nr >= 0 and part.endswith(" forward"):
+            made_by.setdefault((e.thread, e.sequence_nr), part)
+        seconds[part] += e.self_cpu_time_total / 1e6
+    return dict(seconds)
+
+
+def profile_reconstruct(preset="synface64", quick: bool = True, threads: int | None = 1,
+                        seed: int = 2024, top: int = 15) -> dict:
+    """One reconstruction of a SynFace (seed ``seed``) on the CPU under ``torch.profiler``.
+
+    Returns a dict (what ``--json`` writes): ``steps``, the reconstruction's own seconds per
+    step; ``wall``, the seconds of the whole profiled call; ``parts``, those seconds split by
+    part (:data:`PROFILE_PARTS`, forward and backward, the optimiser, other operations, and
+    "python" for the time no operation took: the interpreter, the profiler's own cost),
+    summing to ``wall``; ``top_ops``, the operations with the most own time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from . import hub
+    from .method import reconstruct
+    from .paper import get_preset
+    from .synth import SynFaces
+
+    the_preset = get_preset(preset, quick)
+    G, D = hub.load("synface64")
+    G.mean_latent()
+    image = SynFaces(the_preset.image_size).sample(1, seed=seed)["image"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        with labelled_parts(), profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            rec = reconstruct(image, G, D, preset=the_preset, progress=False, seed=0)
+            wall = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(before)
+    events = prof.events()
+    parts = split_by_part(events)
+    parts["python"] = wall - sum(parts.values())
+    ops = sorted((a for a in prof.key_averages() if not a.key.startswith(_LABEL)),
+                 key=lambda a: -a.self_cpu_time_total)[:top]
+    return {"preset": the_preset.name, "threads": threads or before, "torch": torch.__version__,
+            "steps": dict(rec.timings), "wall": wall,
+            "parts": dict(sorted(parts.items(), key=lambda kv: -kv[1])),
+            "top_ops": [{"name": a.key, "seconds": a.self_cpu_time_total / 1e6,
+                         "calls": a.count} for a in ops]}
+
+
+def print_profile(p: dict) -> None:
+    """The three tables of :func:`profile_reconstruct`'s result."""
+    print(f"profile of reconstruct, preset {p['preset']}, CPU, {p['threads']} thread(s), "
+          f"torch {p['torch']} (times include the profiler's own cost)")
+    print("seconds per step:")
+    for step, seconds in p["steps"].items():
+        print(f"  {step:24s} {seconds:8.2f}")
+    print(f"seconds by part (of {p['wall']:.2f} s for the whole call):")
+    for part, seconds in p["parts"].items():
+        print(f"  {part:24s} {seconds:8.2f}  {100 * seconds / p['wall']:5.1f} %")
+    print("top operations by own time:")
+    for op in p["top_ops"]:
+        print(f"  {op['name'][:60]:60s} {op['seconds']:8.2f} s {op['calls']:8d} calls")
+
+
 # ----------------------------------------------------------------------------- the timings file
 #: What an entry of each section of a timings file is keyed by: a new entry takes the place
 #: of the one with the same key (its figures per size merged in), or is added.
@@ -285,6 +440,13 @@ def _batch(args: argparse.Namespace, command: str) -> None:
                 "per_batch_size": {str(k): round(rate, 1)}})
 
 
+def _profile(args: argparse.Namespace, command: str) -> None:
+    p = profile_reconstruct(args.preset, args.quick, args.threads, args.seed, args.top)
+    print_profile(p)
+    if args.json:
+        args.json.write_text(json.dumps({**p, "command": command}, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     from .results import command_parser
     from .runtime import command_text
@@ -319,8 +481,18 @@ def main(argv: list[str] | None = None) -> None:
                          help="also write the figures into this timings file (made, or "
                               "updated in place of the entry timed alike), e.g. "
                               "results/timings_gpu.json")
+    f = sub.add_parser("profile", help="where a reconstruction's time goes (torch.profiler)")
+    f.add_argument("--preset", default="synface64", help="preset (default synface64)")
+    f.add_argument("--quick", action=argparse.BooleanOptionalAction, default=quick_mode(),
+                   help="the quick schedule (the default when G2S_QUICK=1)")
+    f.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    f.add_argument("--seed", type=int, default=2024, help="which SynFace (default 2024)")
+    f.add_argument("--top", type=int, default=15, help="operations listed (default 15)")
+    f.add_argument("--json", type=Path, default=None, metavar="FILE",
+                   help="also write the figures (and the command) to this file")
     args = parser.parse_args(argv)
-    run = {"render": _render, "reconstruct": _reconstruct, "batch": _batch}[args.what]
+    run = {"render": _render, "reconstruct": _reconstruct, "batch": _batch,
+           "profile": _profile}[args.what]
     run(args, command_text(prog, argv))
 
 

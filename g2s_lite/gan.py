@@ -170,9 +170,14 @@ class EqualConv2d(nn.Module):
         self.scale = 1.0 / math.sqrt(in_channels * kernel_size ** 2)
         self.stride, self.padding = stride, padding
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``B×in×H×W`` → ``B×out×H'×W'``."""
-        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride,
+    def forward(self, x: Tensor, gain: float = 1.0, bias: Tensor | None = None) -> Tensor:
+        """``B×in×H×W`` → ``B×out×H'×W'``, times ``gain``.
+
+        ``bias`` (``out``) is added instead of the layer's own: a following activation's
+        bias, added by the convolution itself (see :class:`ConvLayer`)."""
+        bias = self.bias if bias is None else bias
+        return F.conv2d(x, self.weight * (self.scale * gain),
+                        None if bias is None else bias * gain, stride=self.stride,
                         padding=self.padding)
 
     def extra_repr(self) -> str:
@@ -220,6 +225,14 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1,
        ``F.conv2d``, which correlates; this matters for asymmetric kernels only;
     4. keep every ``down``-th sample.
 
+    Every channel on its own is a depthwise (grouped) convolution; folding the channels into
+    the batch instead computes the same thing but is ~20× slower backwards on CPUs. Neither
+    the zeros of step 1 nor those of step 2 are written out where the convolution can do
+    without them (:func:`_upfirdn2d_steps` does all four steps literally, the reference the
+    tests hold this to): a symmetric padding is the convolution's own, and an upsampling
+    is a transposed convolution with stride ``up``, which skips the products with inserted
+    zeros (three in four for ``up=2``).
+
     Args:
         x: ``B×C×H×W``.
         kernel: ``K×K``.
@@ -230,14 +243,31 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1,
     >>> upfirdn2d(torch.ones(1, 1, 4, 4), fir_kernel([1, 3, 3, 1], 4), up=2, pad=(2, 1)).shape
     torch.Size([1, 1, 8, 8])
     """
+    c, k = x.shape[1], kernel.shape[0]
+    if up > 1 and down == 1:
+        # Output n sums x[i]·kernel[n + pad[0] − up·i]; conv_transpose2d sums
+        # x[i]·weight[n + p − up·i], so weight = kernel (unflipped), p = K − 1 − pad[0], and
+        # output_padding makes up the samples the transposed convolution stops short of.
+        p, extra = k - 1 - pad[0], pad[1] - pad[0] + up - 1
+        if p >= 0 and 0 <= extra < up:
+            weight = kernel.to(x.dtype)[None, None].expand(c, 1, k, k)
+            return F.conv_transpose2d(x, weight, stride=up, padding=p, output_padding=extra,
+                                      groups=c)
+    if up == 1 and pad[0] == pad[1] >= 0:
+        weight = kernel.flip(0, 1).to(x.dtype)[None, None].expand(c, 1, k, k)
+        return F.conv2d(x, weight, stride=down, padding=pad[0], groups=c)
+    return _upfirdn2d_steps(x, kernel, up, down, pad)
+
+
+def _upfirdn2d_steps(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1,
+                     pad: tuple[int, int] = (0, 0)) -> Tensor:
+    """:func:`upfirdn2d` step by step: zeros inserted, padded copy, convolution, striding."""
     b, c, h, w = x.shape
     if up > 1:
         x_up = x.new_zeros(b, c, h * up, w * up)
         x_up[:, :, ::up, ::up] = x
         x = x_up
     x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    # Every channel on its own: a depthwise (grouped) convolution. Folding the channels into
-    # the batch instead computes the same thing but is ~20× slower backwards on CPUs.
     weight = kernel.flip(0, 1).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
     return F.conv2d(x, weight, stride=down, groups=c)
 
@@ -246,16 +276,17 @@ class FIRFilter(nn.Module):
     """:func:`upfirdn2d` with a stored kernel (the buffer ``kernel``, part of checkpoints)."""
 
     def __init__(self, taps: Sequence[float], pad: tuple[int, int], up: int = 1,
-                 gain: float = 1.0):
+                 gain: float = 1.0, down: int = 1):
         super().__init__()
         self.register_buffer("kernel", fir_kernel(taps, gain))
-        self.pad, self.up = pad, up
+        self.pad, self.up, self.down = pad, up, down
 
     def forward(self, x: Tensor) -> Tensor:
-        return upfirdn2d(x, self.kernel, up=self.up, pad=self.pad)
+        return upfirdn2d(x, self.kernel, up=self.up, down=self.down, pad=self.pad)
 
     def extra_repr(self) -> str:
-        return f"size={self.kernel.shape[0]}, pad={self.pad}, up={self.up}"
+        return (f"size={self.kernel.shape[0]}, pad={self.pad}, up={self.up}"
+                + (f", down={self.down}" if self.down > 1 else ""))
 
 
 def upsample_2x(taps: Sequence[float] = BLUR_KERNEL) -> FIRFilter:
@@ -274,10 +305,13 @@ def blur_after_transposed_conv(taps: Sequence[float], kernel_size: int) -> FIRFi
     return FIRFilter(taps, pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4.0)
 
 
-def blur_before_strided_conv(taps: Sequence[float], kernel_size: int) -> FIRFilter:
-    """Blur before a stride-2 conv (kernel k, no padding) so that it outputs H/2 samples."""
+def blur_before_strided_conv(taps: Sequence[float], kernel_size: int, down: int = 1
+                             ) -> FIRFilter:
+    """Blur before a stride-2 conv (kernel k, no padding) so that it outputs H/2 samples;
+    ``down=2`` keeps only the samples a 1×1 conv with stride 2 would read (the conv then
+    takes stride 1)."""
     p = (len(taps) - 2) + (kernel_size - 1)
-    return FIRFilter(taps, pad=((p + 1) // 2, p // 2))
+    return FIRFilter(taps, pad=((p + 1) // 2, p // 2), down=down)
 
 
 # ============================================================ 4. the modulated convolution
@@ -308,27 +342,42 @@ class ModulatedConv2d(nn.Module):
         self.demodulate, self.upsample = demodulate, upsample
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        """``x``: ``B×in×H×W``, ``w``: ``B×style_dim`` → ``B×out×H×W`` (2H×2W if upsample).
+        """``x``: ``B×in×H×W``, ``w``: ``B×style_dim`` → ``B×out×H×W`` (2H×2W upsampling)."""
+        out, demodulation = self.convolve(x, w)
+        return out if demodulation is None else out * demodulation
+
+    def convolve(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The convolution before demodulation, and the demodulation factors ``B×out×1×1``
+        (None without demodulation): ``forward`` is their product, which
+        :class:`StyledConv` folds into the next steps.
 
         Computed without per-sample kernels: scaling the kernel's input channels by s is the
         same as scaling the input by s, and demodulation is a per-sample, per-output-channel
         factor, Σ_{i,kh,kw} (weight[o,i]·s[i])² = Σ_i s[i]²·‖weight[o,i]‖², applied to the
-        output. One shared convolution for the whole batch is much faster than a grouped one.
+        output (after the blur of an upsampling conv: both act on each channel linearly, so
+        they commute). One shared convolution for the whole batch is much faster than a
+        grouped one. A 1×1 kernel is the exception: its per-sample kernels are just
+        ``B×out×in`` matrices, one batched product that needs no scaled copy of the input.
         """
         b, c_in = x.shape[:2]
         c_out = self.out_channels
         style = self.modulation(w)                                       # B×in
         weight = self.scale * self.weight[0]                             # out×in×k×k
+        demodulation = None
+        if self.demodulate:
+            energy = style.pow(2) @ weight.pow(2).sum([2, 3]).t()        # B×out
+            demodulation = torch.rsqrt(energy + EPS).view(b, c_out, 1, 1)
+        if self.kernel_size == 1 and not self.upsample:
+            per_sample = weight[None, :, :, 0, 0] * style[:, None, :]   # B×out×in
+            out = torch.bmm(per_sample, x.reshape(b, c_in, -1))
+            return out.view(b, c_out, *x.shape[2:]), demodulation
         x = x * style.view(b, c_in, 1, 1)
         if self.upsample:
             # transposed convolutions take in×out weights
-            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
         else:
             out = F.conv2d(x, weight, padding=self.kernel_size // 2)
-        if self.demodulate:
-            energy = style.pow(2) @ weight.pow(2).sum([2, 3]).t()        # B×out
-            out = out * torch.rsqrt(energy + EPS).view(b, c_out, 1, 1)
-        return self.blur(out) if self.upsample else out
+        return out, demodulation
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
@@ -359,7 +408,19 @@ class StyledConv(nn.Module):
         self.activate = BiasLeakyReLU(out_channels)
 
     def forward(self, x: Tensor, w: Tensor, noise: Tensor | None = None) -> Tensor:
-        return self.activate(self.noise(self.conv(x, w), noise))
+        """``B×in×H×W`` → ``B×out×H×W`` (2H×2W if upsampling).
+
+        The three modules in two passes over the output instead of six: leaky ReLU commutes
+        with positive factors, so ``lrelu(out·d + s·noise + bias)·√2`` is
+        ``lrelu(out·(d·√2) + (s·noise + bias)·√2)``, one multiply-add and one in-place
+        activation (the same numbers up to rounding).
+        """
+        out, demodulation = self.conv.convolve(x, w)
+        shift = self.activate.bias.view(1, -1, 1, 1)
+        if noise is not None:
+            shift = shift + self.noise.weight * noise
+        out = torch.addcmul(shift * LRELU_GAIN, out, demodulation * LRELU_GAIN)
+        return F.leaky_relu_(out, LRELU_SLOPE)
 
 
 class ToRGB(nn.Module):
@@ -571,21 +632,42 @@ class Generator(nn.Module):
 # ============================================================ 6. the discriminator
 class ConvLayer(nn.Sequential):
     """[blur] → equalized conv → [bias + leaky ReLU], as a Sequential (checkpoint keys
-    ``<name>.0``, ``.1``, …). With ``downsample`` the conv has stride 2, preceded by the blur.
-    The bias lives in the activation when there is one."""
+    ``<name>.0``, ``.1``, …). With ``downsample`` the conv has stride 2, preceded by the blur
+    (a 1×1 conv leaves the striding to the blur). The bias lives in the activation when
+    there is one."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  downsample: bool = False, bias: bool = True, activate: bool = True,
                  blur_kernel: Sequence[float] = BLUR_KERNEL):
         layers: list[nn.Module] = []
-        if downsample:
-            layers.append(blur_before_strided_conv(blur_kernel, kernel_size))
         stride, padding = (2, 0) if downsample else (1, kernel_size // 2)
+        if downsample:
+            # A 1×1 conv reads one sample of each 2×2 block: the blur strides in its place
+            # and computes a quarter of the samples (the same numbers).
+            down = 2 if kernel_size == 1 else 1
+            layers.append(blur_before_strided_conv(blur_kernel, kernel_size, down))
+            stride //= down
         layers.append(EqualConv2d(in_channels, out_channels, kernel_size, stride=stride,
                                   padding=padding, bias=bias and not activate))
         if activate:
             layers.append(BiasLeakyReLU(out_channels, bias=bias))
         super().__init__(*layers)
+
+    def forward(self, x: Tensor, gain: float = 1.0) -> Tensor:
+        """``B×in×H×W`` → ``B×out×H'×W'``, times ``gain``.
+
+        The activation's bias, its √2 and ``gain`` go into the convolution's weight and
+        bias (leaky ReLU commutes with positive factors), so one in-place activation is all
+        that follows the convolution: the same numbers as the layers in turn, up to rounding.
+        """
+        layers = list(self)
+        activation = layers.pop() if isinstance(layers[-1], BiasLeakyReLU) else None
+        conv = layers.pop()
+        for blur in layers:
+            x = blur(x)
+        if activation is None:
+            return conv(x, gain)
+        return F.leaky_relu_(conv(x, gain * LRELU_GAIN, activation.bias), LRELU_SLOPE)
 
 
 class ResBlock(nn.Module):
@@ -602,8 +684,18 @@ class ResBlock(nn.Module):
                               bias=False, blur_kernel=blur_kernel)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``B×in×H×W`` → ``B×out×H/2×W/2``."""
-        return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2)
+        """``B×in×H×W`` → ``B×out×H/2×W/2`` (the division folded into both branches)."""
+        return self.conv2(self.conv1(x), 1 / math.sqrt(2)) + self.skip(x, 1 / math.sqrt(2))
+
+
+def channels_last_on_cpu(x: Tensor) -> Tensor:
+    """``x`` in the channels-last (NHWC) memory layout on a CPU, unchanged elsewhere.
+
+    The CPU's convolutions (oneDNN) work in that layout natively; given the usual NCHW they
+    convert every input and output, which makes the discriminator about 1.5× slower. Only
+    the layout changes: the values and shape are the same.
+    """
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 
 def minibatch_stddev(x: Tensor, group_size: int = STDDEV_GROUP,
@@ -675,9 +767,9 @@ class Discriminator(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         """``B×3×size×size`` → ``B×1`` scores (B < 4 or a multiple of 4)."""
         self._check(image)
-        out = minibatch_stddev(self.convs(image))
+        out = minibatch_stddev(self.convs(channels_last_on_cpu(image)))
         out = self.final_conv(out)
-        return self.final_linear(out.view(out.shape[0], -1))
+        return self.final_linear(out.flatten(1))
 
     def features(self, image: Tensor, n: int) -> list[Tensor]:
         """Outputs of the first ``n`` residual blocks (after the from-RGB layer).
@@ -696,7 +788,7 @@ class Discriminator(nn.Module):
                 or image.shape[-2] % 2 ** n:
             raise ValueError(f"Discriminator.features: image must be B×3×H×W with H and W "
                              f"multiples of 2^{n}, got {tuple(image.shape)}")
-        out = self.convs[0](image)
+        out = self.convs[0](channels_last_on_cpu(image))
         feats = []
         for block in self.convs[1:n + 1]:
             out = block(out)

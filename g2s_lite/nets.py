@@ -38,8 +38,23 @@ from .runtime import seeded
 
 def adam(params, lr: float = LR) -> torch.optim.Adam:
     """The optimiser of all the method's networks: Adam (0.9, 0.999) with the paper's
-    weight decay."""
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), weight_decay=WEIGHT_DECAY)
+    weight decay.
+
+    ``params``: parameters, or parameter groups (dicts with ``"params"``). The update runs
+    fused — one kernel over all the tensors — on the devices torch has that kernel for (the
+    CPU, CUDA): three to seven times faster on a CPU than its loop over the tensors, and the
+    same update up to rounding.
+    """
+    groups = [dict(g, params=list(g["params"])) if isinstance(g, dict) else g for g in params]
+    tensors = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+    fused = bool(tensors) and all(p.device.type in _FUSED_ADAM_DEVICES and
+                                  p.is_floating_point() for p in tensors)
+    return torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), weight_decay=WEIGHT_DECAY,
+                            fused=fused or None)
+
+
+#: Where torch's Adam has a fused kernel that :func:`adam` uses.
+_FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
 def size_levels(image_size: int) -> int:
@@ -50,6 +65,35 @@ def size_levels(image_size: int) -> int:
         raise ValueError(f"the networks take square images of 64, 128, 256, … pixels, got "
                          f"{image_size}; resize the image first")
     return int(extra)
+
+
+class CoveringConv2d(nn.Conv2d):
+    """A convolution whose kernel covers its whole unpadded input (4×4 on a 4×4 map, 1×1 on
+    a 1×1 map: the bottlenecks), computed as the matrix product it is.
+
+    The same layer, parameters and state dict as ``nn.Conv2d``, and the same numbers up to
+    rounding; a CPU's convolution routines take several times longer on it (18 ms of the
+    latent encoder's 53 ms forward and backward, as a convolution). Other input sizes take
+    the convolution.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[-2:]) != self.kernel_size or self.padding != (0, 0) or self.groups != 1:
+            return super().forward(x)
+        return F.linear(x.flatten(1), self.weight.flatten(1), self.bias)[..., None, None]
+
+
+class CoveringConvTranspose2d(nn.ConvTranspose2d):
+    """A transposed convolution of a 1×1 map (the decoders' first layer), computed as the
+    matrix product it is: each input vector times the ``in × (out·k·k)`` kernel. The same
+    layer and numbers (up to rounding) as ``nn.ConvTranspose2d``; other inputs take it."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if (tuple(x.shape[-2:]) != (1, 1) or output_size is not None or self.groups != 1
+                or self.padding != (0, 0) or self.output_padding != (0, 0)):
+            return super().forward(x, output_size)
+        out = (x.flatten(1) @ self.weight.flatten(1)).view(-1, *self.weight.shape[1:])
+        return out if self.bias is None else out + self.bias[:, None, None]
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -85,9 +129,9 @@ class EncoderDecoder(nn.Module):
         enc: list[nn.Module] = _down(cin, widths[0])
         for a, b in zip(widths[:-1], widths[1:]):
             enc += _down(a, b)
-        enc += [nn.Conv2d(widths[-1], zdim, 4, bias=False), nn.ReLU(inplace=True)]
+        enc += [CoveringConv2d(widths[-1], zdim, 4, bias=False), nn.ReLU(inplace=True)]
         dec: list[nn.Module] = [
-            nn.ConvTranspose2d(zdim, widths[-1], 4, bias=False), nn.ReLU(inplace=True),
+            CoveringConvTranspose2d(zdim, widths[-1], 4, bias=False), nn.ReLU(inplace=True),
             nn.Conv2d(widths[-1], widths[-1], 3, padding=1, bias=False), nn.ReLU(inplace=True)]
         for a, b in zip(widths[::-1][:-1], widths[::-1][1:]):
             dec += _up(a, b)
@@ -112,9 +156,9 @@ class Encoder(nn.Module):
         layers: list[nn.Module] = _down(cin, widths[0], norm=False)
         for a, b in zip(widths[:-1], widths[1:]):
             layers += _down(a, b, norm=False)
-        layers += [nn.Conv2d(widths[-1], widths[-1], 4, bias=False), nn.ReLU(inplace=True)]
+        layers += [CoveringConv2d(widths[-1], widths[-1], 4, bias=False), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(widths[-1], cout, 1, bias=False)
+        self.head = CoveringConv2d(widths[-1], cout, 1, bias=False)
 
     def forward(self, image: Tensor) -> Tensor:
         return self.head(self.features(image)).flatten(1)
@@ -237,8 +281,8 @@ class LatentEncoder(nn.Module):
         widths = [nf * 2**i for i in range(4 + extra)]
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, stride=2, padding=1, bias=False)]
         layers += [_ResBlockDown(a, b) for a, b in zip(widths[:-1], widths[1:])]
-        layers += [nn.ReLU(), nn.Conv2d(widths[-1], 2 * widths[-1], 4, bias=False), nn.ReLU(),
-                   nn.Conv2d(2 * widths[-1], style_dim, 1, bias=False)]
+        layers += [nn.ReLU(), CoveringConv2d(widths[-1], 2 * widths[-1], 4, bias=False),
+                   nn.ReLU(), CoveringConv2d(2 * widths[-1], style_dim, 1, bias=False)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: Tensor) -> Tensor:

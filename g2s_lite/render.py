@@ -179,7 +179,7 @@ def _zbuffer(tri: Tensor, height: int, width: int) -> Tensor:
     bx, by, cx, cy = e2v * inv, -e2u * inv, -e1v * inv, e1u * inv
     dwb, dwc = 1.0 / zb - wa, 1.0 / zc - wa
     coef = torch.stack([u0 - ua, v0 - va, bx, by, cx, cy, wa, dwb * bx + dwc * cx,
-                        dwb * by + dwc * cy, span_u, span_v], 1)
+                        dwb * by + dwc * cy, span_u, span_v])
     base = (torch.arange(span.shape[0], device=tri.device) // n_faces) * (height * width) \
         + v0.long() * width + u0.long()
 
@@ -187,8 +187,9 @@ def _zbuffer(tri: Tensor, height: int, width: int) -> Tensor:
     span, order = torch.sort(span)
     first = int(torch.searchsorted(span, torch.ones(1, dtype=span.dtype, device=span.device)))
     span, tid = span[first:], order[first:]
-    ox, oy, bx, by, cx, cy, wa, wx, wy, su, sv = coef[tid].unbind(1)
-    base = base[tid]
+    # (index_select: several times faster than indexing with [tid]; coefficients in rows)
+    ox, oy, bx, by, cx, cy, wa, wx, wy, su, sv = coef.index_select(1, tid)
+    base = base.index_select(0, tid)
 
     keys, pixels = [], []
     # spans are clipped to the image, so the last window is the image itself
@@ -247,7 +248,9 @@ def rasterize_depth(verts: Tensor, faces: Tensor, height: int, width: int, fill:
         winner = _zbuffer(tri, height, width)
     covered = (winner >= 0).nonzero().squeeze(1)
     tid = winner[covered]
-    won = verts[(tid // n_faces)[:, None], faces[tid % n_faces]]  # K×3×3, with gradients
+    # the winners' vertices, K×3×3 with gradients: rows b·N + vertex of the flattened verts
+    rows = (tid // n_faces * verts.shape[1])[:, None] + faces[tid % n_faces]
+    won = verts.reshape(-1, 3).index_select(0, rows.view(-1)).view(-1, 3, 3)
     pu = (covered % width).to(verts.dtype)
     pv = ((covered // width) % height).to(verts.dtype)
     _, depth = _barycentric_depth(won, pu, pv)
@@ -481,9 +484,11 @@ class Renderer:
             (image ``B×3×H×W`` in [-1, 1], valid mask ``B×1×H×W``). At the identity view the
             image is exactly the shaded canonical image. A batch of one broadcasts.
         """
+        # normals before broadcasting: one depth seen from B views needs them once
+        normals = self.normals(depth)
         depth, albedo, light, view = self._broadcast(depth=depth, albedo=albedo,
                                                      light=light, view=view)
-        texture = self.shade(albedo, self.normals(depth), light)
+        texture = self.shade(albedo, normals, light)
         image, valid = self.warp_image(texture, depth, view, background=background,
                                        warped_depth=warped_depth)
         return image.clamp(-1.0, 1.0), valid  # bilinear round-off can step past ±1
