@@ -95,7 +95,8 @@ def textured_mesh(depth: Tensor, albedo: Tensor, renderer: Renderer | None = Non
 def mesh_view(depth: Tensor, albedo: Tensor, size: int = 420):
     """An interactive 3D view of the textured mesh (:func:`textured_mesh`): a plotly
     ``Mesh3d`` figure, coloured per vertex by the albedo, that turns and zooms in Jupyter,
-    in Colab and, as HTML (``fig.to_html(include_plotlyjs="cdn")``), in the built book."""
+    in Colab and, as HTML (``fig.to_html(include_plotlyjs="cdn")``), in the built book, which
+    serves plotly.js itself (``book/_ext/plotly_offline.py``)."""
     import plotly.graph_objects as go
 
     mesh = textured_mesh(depth, albedo)
