@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from .paper import MAX_DEPTH, MIN_DEPTH
 from .render import Renderer
-from .runtime import quick_mode
+from .runtime import device_name, pick_device, quick_mode
 
 
 def _wait(device: str | torch.device) -> None:
@@ -333,9 +333,7 @@ SEVERAL = "several: each entry names its own"
 def machine(device: str | torch.device) -> dict:
     """What a timing was measured on: the ``device``'s name, the CPU threads, torch's
     version and the date."""
-    device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    return {"device": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"device": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
             "date": datetime.date.today().isoformat()}
 
 
@@ -385,10 +383,6 @@ def write_timings(path: str | Path, section: str, entry: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- command line
-def _default_device(device: str | None) -> str:
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _render(args: argparse.Namespace, command: str) -> None:
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"render forward+backward, batch {args.batch}, torch {torch.__version__}, "
@@ -408,7 +402,7 @@ def _render(args: argparse.Namespace, command: str) -> None:
 
 
 def _reconstruct(args: argparse.Namespace, command: str) -> None:
-    device = _default_device(args.device)
+    device = str(pick_device(args.device))
     t = time_reconstruct(args.preset, args.quick, device, layout_of=args.layout_of)
     what = f", {args.layout_of}'s layout (random weights)" if args.layout_of else ""
     print(f"reconstruct, preset {args.preset}{' (quick)' if args.quick else ''}{what}, "
@@ -426,7 +420,7 @@ def _reconstruct(args: argparse.Namespace, command: str) -> None:
 
 
 def _batch(args: argparse.Namespace, command: str) -> None:
-    device = _default_device(args.device)
+    device = str(pick_device(args.device))
     print(f"reconstruct_batch, preset {args.preset}{' (quick)' if args.quick else ''}, "
           f"{device} ({machine(device)['device']}), {torch.get_num_threads()} CPU threads, "
           f"torch {torch.__version__}")

@@ -76,13 +76,18 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_name(device: str | torch.device) -> str:
+    """The GPU's name for a CUDA device, else "CPU"."""
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
 def describe(device: torch.device, quick: bool) -> str:
     """One line a chapter prints first: mode (and how to switch it), device and versions."""
     mode = ("quick (schedules ÷ 10; QUICK = False for the paper's)" if quick
             else "full (the paper's schedules; QUICK = True for a quick run)")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     from . import __version__
-    return (f"g2s_lite {__version__} | mode: {mode} | device: {device} ({name}) "
+    return (f"g2s_lite {__version__} | mode: {mode} | device: {device} ({device_name(device)}) "
             f"| torch {torch.__version__}")
 
 

@@ -1,6 +1,5 @@
 """The mesh export reads back as the renderer's 3D points; the CLI writes every file it promises."""
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 

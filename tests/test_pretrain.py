@@ -1,6 +1,5 @@
 """Pretraining on GAN samples: it trains the shared nets, its file round-trips exactly, a
 reconstruction starts from a copy of it, and wrong files or presets are refused clearly."""
-import json
 from dataclasses import replace
 
 import pytest

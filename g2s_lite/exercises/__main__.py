@@ -95,11 +95,12 @@ def _print_answers(table: list[dict]) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m g2s_lite.exercises",
-        description="The exercises' seeded answers: a student's statement, and every "
-                    "student's expected answers for the teacher.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from ..results import command_parser  # bad options: one error line, exit code 2
+
+    parser = command_parser("python -m g2s_lite.exercises",
+                            "The exercises' seeded answers: a student's statement, and every "
+                            "student's expected answers for the teacher.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=type(parser))
     ans = sub.add_parser("answers", help="every student's expected answers, from their seeds")
     ans.add_argument("--seeds", type=Path, required=True, metavar="FILE",
                      help="one 'name,seed' (or 'name seed') a line; # starts a comment")
