@@ -1,0 +1,91 @@
+"""The chain from the GAN to the relief (g2s_lite.chain): the slope against analytic lines,
+a face's links on a tiny preset, and a run that is stopped, resumed and refused."""
+import json
+import math
+
+import pytest
+import torch
+
+from g2s_lite import chain
+from g2s_lite.metrics import depth_errors
+from g2s_lite.pose_regressor import PoseLightRegressor
+from g2s_lite.prior import starting_prior
+from g2s_lite.render import Renderer
+from g2s_lite.synth import SynFaces
+
+from conftest import tiny_preset
+
+
+def test_slope_of_lines_and_of_noise():
+    x = torch.linspace(-30, 30, 61)
+    assert chain.slope(x, 0.25 * x - 7)["slope"] == pytest.approx(0.25)
+    assert chain.slope(x, -x)["correlation"] == pytest.approx(-1.0)
+    flat = chain.slope(x, torch.full_like(x, 3.0))
+    assert flat["slope"] == 0.0 and flat["correlation"] == 0.0
+    # y independent of x: the fitted slope is near 0 and the correlation small
+    noise = torch.randn(20000, generator=torch.Generator().manual_seed(1))
+    free = chain.slope(torch.randn(20000, generator=torch.Generator().manual_seed(2)), noise)
+    assert abs(free["slope"]) < 0.05 and abs(free["correlation"]) < 0.05
+    with pytest.raises(ValueError, match="does not vary"):
+        chain.slope(torch.ones(4), x[:4])
+
+
+def test_summary_is_the_mean_and_standard_error_of_every_number():
+    faces = {"0": {"reach": {"slope": 1.0}, "timings": {"total": 9.0}},
+             "1": {"reach": {"slope": 3.0}, "timings": {"total": 9.0}}}
+    s = chain.summarise(faces)
+    assert s["reach.slope"]["mean"] == 2.0
+    assert s["reach.slope"]["se"] == pytest.approx(1.0)  # sd √2 over √2 faces
+    assert not any(k.startswith("timings") for k in s)
+
+
+def test_a_face_s_links_on_a_tiny_preset(gan, one_thread):
+    G, D = gan
+    preset = tiny_preset()
+    faces = SynFaces(64).sample(1, seed=chain.TUNING_SEED)
+    entry = chain.face_chain(faces, 0, G, D, preset, PoseLightRegressor().eval(), {},
+                             latent_steps=2)
+    link = entry["stage1"]
+    assert set(link) == {"pseudo", "projected", "view_net", "optimised"}
+    assert all(math.isfinite(v) for part in link.values() for v in part.values())
+    assert set(entry["reach"]) == {"slope", "correlation", "error"}
+    # the prior's row is the prior's own errors, as the benchmark's ellipsoid row has them
+    errors = depth_errors(starting_prior(preset)[None], faces["depth"], faces["mask"],
+                          Renderer(64))
+    assert entry["relief"]["prior"]["side"] == pytest.approx(100 * float(errors["side"]))
+    assert entry["relief"]["prior"]["mad"] == pytest.approx(float(errors["mad"]))
+
+
+def test_a_stopped_run_resumes_and_another_run_is_refused(tmp_path, gan, one_thread,
+                                                          monkeypatch):
+    out = tmp_path / "chain.json"
+    regressor = PoseLightRegressor().eval()
+    options = dict(preset=tiny_preset(), latent_steps=1, regressor=regressor, spread=4,
+                   progress=False)
+    calls = []
+    real = chain.face_chain
+
+    def counted(faces, i, *args, **kwargs):
+        calls.append(i)
+        return real(faces, i, *args, **kwargs)
+
+    monkeypatch.setattr(chain, "face_chain", counted)
+    chain.run(1, out, **options)
+    first = json.loads(out.read_text())["faces"]["0"]
+    result = chain.run(2, out, resume=True, **options)
+    assert calls == [0, 1]  # face 0 was not done again
+    assert result["faces"]["0"] == first  # read back, not measured again
+    assert set(result["spread"]) >= {"gan_yaw", "data_yaw", "true_yaw"}
+    table = out.with_suffix(".md").read_text()
+    assert "(b) reach" in table and "(e) relief" in table
+    with pytest.raises(ValueError, match="holds another run"):
+        chain.run(2, out, resume=True, **{**options, "latent_steps": 3})
+
+
+def test_command_line_refuses_a_missing_pretrained_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        chain.main(["--faces", "1", "--out", str(tmp_path / "c.json"), "--pretrained",
+                    str(tmp_path / "none.pt")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: no pretrained file") and len(err) == 1
