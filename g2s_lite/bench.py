@@ -382,6 +382,57 @@ def write_timings(path: str | Path, section: str, entry: dict) -> dict:
     return timings
 
 
+# ----------------------------------------------------------------------------- other GPUs
+#: Peak FP32 arithmetic (TFLOP/s) and memory bandwidth (GB/s) of GPUs a reader may meet, from
+#: their makers' datasheets (the data-centre parts in their SXM form; Colab's A100 is the
+#: 40 GB one).
+GPU_SPECS = {"H200": (67.0, 4800.0), "H100": (67.0, 3350.0), "A100": (19.5, 1555.0),
+             "L4": (30.3, 300.0), "T4": (8.1, 320.0)}
+
+
+def gpu_of(device: str) -> str:
+    """The :data:`GPU_SPECS` name in a device's description.
+
+    >>> gpu_of("NVIDIA H200 (driver 580.159.04), 16 CPU threads")
+    'H200'
+    """
+    for name in GPU_SPECS:
+        if name in device:
+            return name
+    raise ValueError(f"no GPU of {sorted(GPU_SPECS)} in {device!r}: add its peak FP32 "
+                     "TFLOP/s and memory bandwidth to bench.GPU_SPECS")
+
+
+def expected_seconds(seconds: float, measured: str, target: str) -> tuple[float, float]:
+    """What a run that took ``seconds`` on the GPU ``measured`` may take on ``target`` (names
+    of :data:`GPU_SPECS`), an estimate from their specifications alone: ``(launch-bound,
+    device-bound)``.
+
+    Device-bound: the time scaled by the larger of the two ratios, peak arithmetic and memory
+    bandwidth, as a run whose GPU was busy all along would be. Launch-bound: the time as it
+    is, as a run of small networks, whose GPU mostly waits for the host to launch the next
+    kernel, would be on any GPU. A real run lies between the two (a slower host CPU, as
+    Colab's, adds to both).
+
+    >>> expected_seconds(100.0, "H200", "H200")
+    (100.0, 100.0)
+    >>> round(expected_seconds(100.0, "H100", "A100")[1], 1)  # arithmetic: the larger gap
+    343.6
+    """
+    (flops_m, bw_m), (flops_t, bw_t) = GPU_SPECS[measured], GPU_SPECS[target]
+    scale = max(flops_m / flops_t, bw_m / bw_t, 1.0)
+    return seconds, seconds * scale
+
+
+def gpu_estimates(timings: dict, preset: str = "face128", targets=("T4", "L4", "A100")
+                  ) -> dict[str, tuple[float, float]]:
+    """:func:`expected_seconds` of the full ``preset`` run of a timings file on each GPU of
+    ``targets``."""
+    run = next(r for r in timings["runs"] if r["preset"] == preset and not r["quick"])
+    measured = gpu_of(run["device"])
+    return {t: expected_seconds(run["seconds"]["total"], measured, t) for t in targets}
+
+
 # ----------------------------------------------------------------------------- command line
 def _render(args: argparse.Namespace, command: str) -> None:
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -441,6 +492,17 @@ def _profile(args: argparse.Namespace, command: str) -> None:
         args.json.write_text(json.dumps({**p, "command": command}, indent=1) + "\n")
 
 
+def _estimate(args: argparse.Namespace, command: str) -> None:
+    from .results import committed
+
+    timings = json.loads((args.timings or committed("timings_gpu.json")).read_text())
+    run = next(r for r in timings["runs"] if r["preset"] == args.preset and not r["quick"])
+    print(f"full {args.preset}: {run['seconds']['total']:.1f} s measured on {run['device']}")
+    for gpu, (low, high) in gpu_estimates(timings, args.preset, args.gpus).items():
+        print(f"  {gpu:5s} expected {low / 60:5.1f} to {high / 60:5.1f} minutes (launch-bound to "
+              "device-bound, from the specifications)")
+
+
 def main(argv: list[str] | None = None) -> None:
     from .results import command_parser
     from .runtime import command_text
@@ -484,9 +546,16 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--top", type=int, default=15, help="operations listed (default 15)")
     f.add_argument("--json", type=Path, default=None, metavar="FILE",
                    help="also write the figures (and the command) to this file")
+    e = sub.add_parser("estimate", help="a full run's expected time on other GPUs, from the "
+                       "measured one and their specifications")
+    e.add_argument("--preset", default="face128", help="the measured run (default face128)")
+    e.add_argument("--gpus", nargs="+", default=["T4", "L4", "A100"], choices=list(GPU_SPECS),
+                   help="GPUs to estimate (default T4 L4 A100)")
+    e.add_argument("--timings", type=Path, default=None, metavar="FILE",
+                   help="timings file (default: the committed results/timings_gpu.json)")
     args = parser.parse_args(argv)
     run = {"render": _render, "reconstruct": _reconstruct, "batch": _batch,
-           "profile": _profile}[args.what]
+           "profile": _profile, "estimate": _estimate}[args.what]
     run(args, command_text(prog, argv))
 
 

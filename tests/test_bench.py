@@ -87,3 +87,16 @@ def test_the_committed_gpu_timings_are_a_file_the_command_writes():
             assert e["command"].startswith("python -m g2s_lite.bench ")
             assert e["command"].endswith(" --json results/timings_gpu.json")
     assert len(chapter9_reads(timing)) == 2 + len(timing["runs"])
+
+
+def test_the_readme_s_gpu_estimate_is_the_one_bench_makes_from_the_committed_timings():
+    from pathlib import Path
+
+    timings = json.loads(results.committed("timings_gpu.json").read_text())
+    low, high = bench.gpu_estimates(timings)["T4"]
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    said = re.search(r"T4 an estimated (\d+) to (\d+) minutes", readme)
+    assert said and (int(said[1]), int(said[2])) == (round(low / 60), round(high / 60))
+    # a faster GPU is not expected to be slower, a slower one not faster
+    assert bench.expected_seconds(60.0, "T4", "H200") == (60.0, 60.0)
+    assert low == timings["runs"][0]["seconds"]["total"] and high > 10 * low
