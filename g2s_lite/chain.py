@@ -55,8 +55,8 @@ REACH_TURNS = (-30.0, -15.0, 0.0, 15.0, 30.0)
 SPREAD_SAMPLES = 1000
 #: Steps of the per-sample latent optimisation of link (c), and its Adam rate.
 LATENT_STEPS, LATENT_LR = 200, 0.01
-#: Where a run starts each face from: fresh nets (D at the prior), or a pretrained file.
-PROTOCOLS = ("fresh", "pretrained")
+#: Samples of each face whose images a run keeps (pseudo, projected, optimised), for figures.
+KEPT_SAMPLES = 8
 
 
 # ----------------------------------------------------------------------------- a slope
@@ -146,10 +146,14 @@ def optimised_latents(G: Generator | FramedGAN, D: Discriminator | None, w: Tens
 # ----------------------------------------------------------------------------- one face
 def face_chain(faces: dict[str, Tensor], i: int, G: Generator, D: Discriminator | None,
                preset: Preset, regressor: PoseLightRegressor, start: dict,
-               latent_steps: int = LATENT_STEPS) -> dict:
+               latent_steps: int = LATENT_STEPS, kept: dict | None = None) -> dict:
     """Links (b) to (e) on face ``i`` of ``faces``: its full reconstruction (seeded with
     ``i``, started from ``start``: ``reconstruct``'s ``nets``/``encoder``/``prior``) and
-    what each link passed on. Returns a dict of plain numbers (a results entry)."""
+    what each link passed on. Returns a dict of plain numbers (a results entry); ``kept``,
+    when given, receives the pictures behind them: the depth maps ``depth`` (``"truth"``,
+    ``"prior"``, ``"stage1"`` …, ``S×S`` in the image's view, NaN where not defined) and the
+    last stage's first :data:`KEPT_SAMPLES` samples (``pseudo``, ``projected``,
+    ``optimised`` as ``uint8`` ``n×3×S×S``, and the ``asked`` yaws in degrees)."""
     from .method import reconstruct
 
     renderer = Renderer(preset.image_size)
@@ -168,24 +172,43 @@ def face_chain(faces: dict[str, Tensor], i: int, G: Generator, D: Discriminator 
 
     prior = start.get("prior")
     prior = starting_prior(preset) if prior is None else prior
+    kept = {} if kept is None else kept
+    kept["depth"] = {"truth": _map(gt[0], gt_mask[0, 0]), "prior": _map(prior, None)}
     out = {"seconds": seconds, "timings": dict(rec.timings),
            "reach": reach(faces, i, gan, D, regressor, preset, seed=i),
            "relief": {"prior": shape(prior[None].to(gt), None)}}
     for s, stage in enumerate(rec.stages):
-        kept = stage.step2
-        asked = torch.rad2deg(kept.views[:, 1]).cpu()
+        kept_samples = stage.step2
+        asked = torch.rad2deg(kept_samples.views[:, 1]).cpu()
         with torch.no_grad():
-            v_read = torch.rad2deg(rec.nets.view(kept.projected)[:, 1]).cpu()
-        link = {"pseudo": slope(asked, yaw_of(regressor, kept.pseudo)),
-                "projected": slope(asked, yaw_of(regressor, kept.projected)),
+            v_read = torch.rad2deg(rec.nets.view(kept_samples.projected)[:, 1]).cpu()
+        link = {"pseudo": slope(asked, yaw_of(regressor, kept_samples.pseudo)),
+                "projected": slope(asked, yaw_of(regressor, kept_samples.projected)),
                 "view_net": slope(asked, v_read)}
         if s == len(rec.stages) - 1 and latent_steps > 0:
-            own = optimised_latents(gan, D, rec.w, kept.pseudo, kept.masks, preset, s,
-                                    latent_steps)
+            own = optimised_latents(gan, D, rec.w, kept_samples.pseudo, kept_samples.masks,
+                                    preset, s, latent_steps)
             link["optimised"] = slope(asked, yaw_of(regressor, own))
+            kept.update(asked=asked[:KEPT_SAMPLES], optimised=_pixels(own),
+                        pseudo=_pixels(kept_samples.pseudo), projected=_pixels(kept_samples.projected))
         out[f"stage{s + 1}"] = link
         out["relief"][f"stage{s + 1}"] = shape(stage.factors.depth, stage.factors.valid)
+        kept["depth"][f"stage{s + 1}"] = _map(stage.factors.depth[0], stage.factors.valid[0, 0])
     return out
+
+
+def _map(depth: Tensor, where: Tensor | None) -> Tensor:
+    """A depth map as a run keeps it: ``S×S`` float16 on the CPU, NaN outside ``where``."""
+    depth = depth.detach().float().cpu()
+    if where is not None:
+        depth = depth.where(where.cpu() > 0.5, torch.nan)
+    return depth.to(torch.float16)
+
+
+def _pixels(images: Tensor) -> Tensor:
+    """The first :data:`KEPT_SAMPLES` images in [−1, 1] as ``uint8`` (what a figure needs)."""
+    x = (images[:KEPT_SAMPLES].detach().float().cpu().clamp(-1, 1) + 1) * 127.5
+    return x.round().to(torch.uint8)
 
 
 # ----------------------------------------------------------------------------- summary
@@ -308,9 +331,12 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
             "latent_steps": latent_steps,
             "version": __version__, "torch": torch.__version__}
     done: dict[str, dict] = {}
+    pictures: dict[str, dict] = {}  # what each face's figures need (the .pt beside out)
     if resume and out is not None:
         for path in [Path(out), *results.parts(out)]:
-            done.update(_resumed(path, meta))
+            faces_done, pictures_done = _resumed(path, meta)
+            done.update(faces_done)
+            pictures.update(pictures_done)
     if regressor is None:
         regressor = world.broadcast(train_regressor(cut(REGRESSOR_STEPS), progress=progress)
                                     if world.main else None)
@@ -319,11 +345,15 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     for i in tqdm(mine, desc="the chain, face by face", disable=not progress):
         if pretrained is not None:
             start = {"nets": made.starting_nets(the_preset, i), "encoder": made.encoder}
-        done[str(i)] = face_chain(faces, i, G, D, the_preset, regressor, start, latent_steps)
+        pictures[str(i)] = {}
+        done[str(i)] = face_chain(faces, i, G, D, the_preset, regressor, start, latent_steps,
+                                  pictures[str(i)])
         if out is not None:  # after every face: a stopped run resumes from here
-            _write(out if world.size == 1 else results.part_path(out, world.rank), meta, done)
-    for share in world.gather(done) if world.size > 1 else []:
+            _write(out if world.size == 1 else results.part_path(out, world.rank), meta, done,
+                   pictures)
+    for share, more in world.gather((done, pictures)) if world.size > 1 else []:
         done.update(share)
+        pictures.update(more)
     result = {"meta": meta, "faces": dict(sorted(done.items(), key=lambda kv: int(kv[0])))}
     result["spread"] = (gan_spread(FramedGAN(G, the_preset.gan_crop), regressor,
                                    the_preset.image_size, spread, seed) if spread else None)
@@ -331,9 +361,10 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     if out is not None:
         world.barrier()  # every share is in ``done`` before the part files go
         if world.main:
-            _write(out, meta, result["faces"], result)
+            _write(out, meta, result["faces"], pictures, result)
             for part in results.parts(out):
                 part.unlink()
+                part.with_suffix(".pt").unlink(missing_ok=True)
     return result
 
 
@@ -341,23 +372,31 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
 _SAME_RUN = ("preset", "stages", "protocol", "seed", "quick", "latent_steps")
 
 
-def _resumed(path: Path, meta: dict) -> dict[str, dict]:
-    """The faces a chain file (or a part file) holds, if it is the same run as ``meta``."""
+def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The faces a chain file (or a part file) holds and their pictures, if it is the same
+    run as ``meta``."""
     if not path.exists():
-        return {}
+        return {}, {}
     old = json.loads(path.read_text())
     if any(old["meta"].get(k) != meta[k] for k in _SAME_RUN):
         raise ValueError(f"{path} holds another run ({old['meta']['command']}); give a new "
                          "--out or leave out --resume")
-    return old["faces"]
+    side = path.with_suffix(".pt")
+    return old["faces"], torch.load(side, weights_only=True) if side.exists() else {}
 
 
-def _write(out: str | Path, meta: dict, faces: dict, result: dict | None = None) -> None:
-    """``result`` (or what ``faces`` hold so far) as JSON at ``out``, its table beside."""
+def _write(out: str | Path, meta: dict, faces: dict, pictures: dict,
+           result: dict | None = None) -> None:
+    """``result`` (or what ``faces`` hold so far) as JSON at ``out``, its table beside
+    (``.md``) and the faces' ``pictures`` (``.pt``, loadable with ``weights_only``)."""
     result = result or {"meta": meta, "faces": faces, "spread": None,
                         "summary": summarise(faces)}
     results.write_json(result, out, digits=4)
     Path(out).with_suffix(".md").write_text(markdown(result))
+    side = Path(out).with_suffix(".pt")
+    partial = side.with_name(side.name + ".partial")
+    torch.save(dict(sorted(pictures.items(), key=lambda kv: int(kv[0]))), partial)
+    partial.replace(side)
 
 
 def main(argv: list[str] | None = None) -> int:

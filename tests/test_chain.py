@@ -43,8 +43,9 @@ def test_a_face_s_links_on_a_tiny_preset(gan, one_thread):
     G, D = gan
     preset = tiny_preset()
     faces = SynFaces(64).sample(1, seed=chain.TUNING_SEED)
+    kept = {}
     entry = chain.face_chain(faces, 0, G, D, preset, PoseLightRegressor().eval(), {},
-                             latent_steps=2)
+                             latent_steps=2, kept=kept)
     link = entry["stage1"]
     assert set(link) == {"pseudo", "projected", "view_net", "optimised"}
     assert all(math.isfinite(v) for part in link.values() for v in part.values())
@@ -54,6 +55,12 @@ def test_a_face_s_links_on_a_tiny_preset(gan, one_thread):
                           Renderer(64))
     assert entry["relief"]["prior"]["side"] == pytest.approx(100 * float(errors["side"]))
     assert entry["relief"]["prior"]["mad"] == pytest.approx(float(errors["mad"]))
+    # the pictures behind the numbers: the true depth where the head is, NaN elsewhere
+    truth = kept["depth"]["truth"].float()
+    head = faces["mask"][0, 0] > 0.5
+    assert torch.allclose(truth[head], faces["depth"][0][head], atol=1e-3)
+    assert truth[~head].isnan().all() and set(kept["depth"]) == {"truth", "prior", "stage1"}
+    assert kept["pseudo"].dtype == torch.uint8 and kept["pseudo"].shape == (4, 3, 64, 64)
 
 
 def test_a_stopped_run_resumes_and_another_run_is_refused(tmp_path, gan, one_thread,
@@ -76,6 +83,7 @@ def test_a_stopped_run_resumes_and_another_run_is_refused(tmp_path, gan, one_thr
     assert calls == [0, 1]  # face 0 was not done again
     assert result["faces"]["0"] == first  # read back, not measured again
     assert set(result["spread"]) >= {"gan_yaw", "data_yaw", "true_yaw"}
+    assert set(torch.load(out.with_suffix(".pt"), weights_only=True)) == {"0", "1"}
     table = out.with_suffix(".md").read_text()
     assert "(b) reach" in table and "(e) relief" in table
     with pytest.raises(ValueError, match="holds another run"):
