@@ -265,8 +265,8 @@ def markdown(result: dict, table: Table) -> str:
                   "face by face (Chapter 7)."]
     lines += [f"\nDropped and re-run: {', '.join(d['methods'])} ({d['reason']})."
               for d in meta.get("dropped", [])]
-    lines += [f"\nRenamed: {r['from']} → {r['to']} (the commands, and what was written "
-              f"before, call it {r['from']})." for r in meta.get("renamed", [])]
+    lines += [f"\nRenamed: {r['from']} → {r['to']} (the commands and records made before "
+              f"call it {r['from']})." for r in meta.get("renamed", [])]
     lines += [f"\nNote: {text}" for text in meta.get("notes", [])]
     ran, merged = commands(meta)
     lines += ["", "## How this file was made", "",
