@@ -21,13 +21,15 @@ every method and compared with their ground truth in the image's own view:
   the run. D starts at the prior, as in ``g2s_sym``: our pretrained D draws one shape for
   every face (Chapter 7), so only what the other nets learned is carried over;
 * ``g2s_visits``: the same from nets pretrained by *visits* (``pretrain --no-joint``, the
-  book's first pretraining), kept to compare the two starts (not run unless asked for);
+  book's first pretraining), kept to compare the two starts;
 * ``g2s_pretrained_nosym``, ``g2s_pretrained_prior_*``: the same ablations from the run's
-  pretrained nets, whichever the file (not run unless asked for with ``--methods``).
+  pretrained nets, whichever the file.
 
-A run's pretrained rows start from one file, recorded in the results' ``meta.pretrained``;
-a file whose meta says it was pretrained the other way (:func:`~g2s_lite.pretrain.kind`)
-is refused for ``g2s_joint`` or ``g2s_visits``.
+The pretrained rows run only when ``--methods`` names them. A run's pretrained rows start
+from one set of nets, recorded in the results' ``meta.pretrained``; a file whose meta says
+it was pretrained the other way (:func:`~g2s_lite.pretrain.kind`) is refused for
+``g2s_joint`` or ``g2s_visits``, and so is a resumed run without the file its rows began
+with.
 
 Each row is one entry of :data:`ROWS` (how a face's depth is predicted); :func:`prepare`
 makes what the rows share once. Each test image is projected onto the GAN once; every
@@ -244,13 +246,14 @@ ROWS: dict[str, Row] = {
 }
 #: Methods whose depth is one map for every image (not kept per image).
 CONSTANT_MAPS = tuple(m for m, row in ROWS.items() if row.constant)
-#: What a run evaluates unless told otherwise: the paper's protocol, not the visits start
-#: (one run holds one set of pretrained nets), and not the pretrained ablations (they cost as
-#: much again: ask for them with ``--methods``).
-DEFAULT_METHODS = tuple(m for m in ROWS if m not in (*PRETRAINED_ABLATIONS, "g2s_visits"))
-METHODS = tuple(ROWS)
 #: The rows that start from the nets ``meta["pretrained"]`` records.
 PRETRAINED_ROWS = tuple(m for m, row in ROWS.items() if "pretrained" in row.needs)
+#: What a run evaluates unless told otherwise: every row that needs no pretrained nets. The
+#: pretrained rows are asked for by name with ``--methods`` (and their file with
+#: ``--pretrained``): the row says how its nets were pretrained, a results file holds one
+#: set of them, and the ablations cost as much again.
+DEFAULT_METHODS = tuple(m for m in ROWS if m not in PRETRAINED_ROWS)
+METHODS = tuple(ROWS)
 
 #: The paper's figures beside the rows that run its protocol: the baselines as they are, and
 #: its GAN2Shape rows (nets pretrained jointly on its training faces) beside ``g2s_joint``
@@ -454,6 +457,10 @@ def _pretrained_nets(config: BenchmarkConfig, shared: Shared, world: World,
     from .pretrain import Pretrained, PretrainConfig, kind, pretrain
 
     if config.pretrained is None:
+        if "pretrained" in meta:  # resumed: nets made anew here would not be those
+            raise ValueError(f"{config.out} holds pretrained rows started from "
+                             f"{meta['pretrained'].get('file') or 'nets its first run made'}: "
+                             "resume them with --pretrained and the file of those nets")
         schedule = PretrainConfig(joint=config.pretrained_kind != "visits")
         schedule = schedule.quick() if config.quick else schedule
         start = _made_once(world, shared.device, lambda: pretrain(
@@ -560,8 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         choices=METHODS, metavar="METHOD",
-                        help=f"any of: {' '.join(METHODS)}; the default leaves out "
-                        "g2s_visits and the g2s_pretrained_* ablations")
+                        help=f"any of: {' '.join(METHODS)}; the default leaves out the rows "
+                        "that start from pretrained nets (g2s_joint, g2s_visits, "
+                        "g2s_pretrained_*)")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")

@@ -174,9 +174,10 @@ def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_p
 
 
 def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path, capsys):
-    """g2s_visits and the ablations start from a pretrained-nets file, record its hash, and a
-    resumed run with other nets is refused, as is a file pretrained the other way for a row
-    named by its pretraining; dropping the last row that used the nets drops their record."""
+    """g2s_visits and the ablations start from a pretrained-nets file and record its hash; a
+    resumed run with other nets or none is refused, as is a file pretrained the other way for
+    a row named by its pretraining; dropping the last row that used the nets drops their
+    record."""
     path, other = tmp_path / "p.pt", tmp_path / "q.pt"
     tiny = ["--images", "1", "--rounds", "1", "--step1", "2", "--step2", "2", "--collect", "1",
             "--step3", "2", "--no-quick"]
@@ -196,6 +197,9 @@ def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path, c
     with pytest.raises(ValueError, match="other pretrained nets"):
         bm.run(2, out=out, methods=["g2s_pretrained_prior_flat"], progress=False,
                pretrained=other, resume=True, preset=tiny_preset())
+    with pytest.raises(ValueError, match="holds pretrained rows started from .*p.pt"):
+        bm.run(2, out=out, methods=["g2s_pretrained_prior_flat"], progress=False,
+               resume=True, preset=tiny_preset())  # nets made anew would not be those
     # the joint file for the visits row, the visits file for the joint row (the command
     # line: one line, exit code 2)
     with pytest.raises(ValueError, match="pretrained jointly, not by visits: run g2s_joint"):
