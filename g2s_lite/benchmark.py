@@ -25,11 +25,9 @@ every method and compared with their ground truth in the image's own view:
 * ``g2s_pretrained_nosym``, ``g2s_pretrained_prior_*``: the same ablations from the run's
   pretrained nets, whichever the file.
 
-The pretrained rows run only when ``--methods`` names them. A run's pretrained rows start
-from one set of nets, recorded in the results' ``meta.pretrained``; a file whose meta says
-it was pretrained the other way (:func:`~g2s_lite.pretrain.kind`) is refused for
-``g2s_joint`` or ``g2s_visits``, and so is a resumed run without the file its rows began
-with.
+The pretrained rows run only when ``--methods`` names them, from one set of nets per file
+(``meta.pretrained``): a file pretrained the other way (:func:`~g2s_lite.pretrain.kind`) is
+refused for ``g2s_joint`` or ``g2s_visits``, as is a resumed run without its rows' file.
 
 Each row is one entry of :data:`ROWS` (how a face's depth is predicted); :func:`prepare`
 makes what the rows share once. Each test image is projected onto the GAN once; every
@@ -248,18 +246,16 @@ ROWS: dict[str, Row] = {
 CONSTANT_MAPS = tuple(m for m, row in ROWS.items() if row.constant)
 #: The rows that start from the nets ``meta["pretrained"]`` records.
 PRETRAINED_ROWS = tuple(m for m, row in ROWS.items() if "pretrained" in row.needs)
-#: What a run evaluates unless told otherwise: every row that needs no pretrained nets. The
-#: pretrained rows are asked for by name with ``--methods`` (and their file with
-#: ``--pretrained``): the row says how its nets were pretrained, a results file holds one
-#: set of them, and the ablations cost as much again.
+#: What a run evaluates unless told otherwise: every row that needs no pretrained nets (name
+#: those in ``--methods``, their file in ``--pretrained``: a row says how its nets were
+#: pretrained, a results file holds one set of them, and the ablations cost as much again).
 DEFAULT_METHODS = tuple(m for m in ROWS if m not in PRETRAINED_ROWS)
 METHODS = tuple(ROWS)
 
 #: The paper's figures beside the rows that run its protocol: the baselines as they are, and
-#: its GAN2Shape rows (nets pretrained jointly on its training faces) beside ``g2s_joint``
-#: and the pretrained ablations. ``g2s_visits`` gets none: the paper never pretrains by
-#: visits, so its figure would stand beside a protocol it did not run; nor do the fresh-net
-#: rows, which run none of the paper's protocols.
+#: its GAN2Shape rows (nets pretrained jointly) beside ``g2s_joint`` and the pretrained
+#: ablations. ``g2s_visits`` gets none: the paper never pretrains by visits, so its figure
+#: would stand beside a protocol it did not run; nor do the fresh-net rows.
 PAPER_ROWS = {**{m: v for m, v in PAPER_TABLES.items() if not m.startswith("g2s_")},
               "g2s_joint": PAPER_TABLES["g2s_sym"],
               **{m: PAPER_TABLES[fresh] for m, fresh in PRETRAINED_ABLATIONS.items()}}
@@ -284,8 +280,8 @@ class BenchmarkConfig:
     every image; ``resume`` keeps the images already in ``out`` (the same seed and preset:
     :func:`~g2s_lite.results.resume`). ``supervised_steps``: default :data:`SUPERVISED_STEPS`
     (cut in quick mode). ``pretrained``: a file of the nets the pretrained rows start from
-    (:meth:`~g2s_lite.pretrain.Pretrained.save`), pretrained as :attr:`pretrained_kind`
-    says; None: pretrained once at the start with the default
+    (:meth:`~g2s_lite.pretrain.Pretrained.save`), pretrained as the run's ``g2s_joint`` or
+    ``g2s_visits`` says; None: pretrained once at the start with the default
     :class:`~g2s_lite.pretrain.PretrainConfig` (by visits for ``g2s_visits``), cut in quick
     mode. ``unsup3d_dir``:
     the folder of the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`; default the shipped
@@ -329,13 +325,6 @@ class BenchmarkConfig:
     @property
     def faces(self) -> range:
             return range(self.first, self.n if self.stop is None else self.stop)
-
-    @property
-    def pretrained_kind(self) -> str | None:
-        """How the run's pretrained nets must have been pretrained (``"joint"``,
-        ``"visits"``), as its ``g2s_joint`` or ``g2s_visits`` row says; None: either."""
-        return next((PRETRAINED_STARTS[m] for m in self.methods if m in PRETRAINED_STARTS),
-                    None)
 
 
 @dataclass
@@ -451,17 +440,19 @@ def prepare(config: BenchmarkConfig, shared: Shared, world: World,
 def _pretrained_nets(config: BenchmarkConfig, shared: Shared, world: World,
                      meta: dict) -> Pretrained:
     """The nets the pretrained rows start from: ``config.pretrained``'s (which must be
-    those a resumed file was run with, pretrained as
-    :attr:`BenchmarkConfig.pretrained_kind` says), or pretrained here, once, that way."""
+    those a resumed file was run with, pretrained as the run's ``g2s_joint`` or
+    ``g2s_visits`` says), or pretrained here, once, that way."""
     from . import hub
     from .pretrain import Pretrained, PretrainConfig, kind, pretrain
 
+    wanted = next((PRETRAINED_STARTS[m] for m in config.methods if m in PRETRAINED_STARTS),
+                  None)  # how the nets must have been pretrained (None: either way)
     if config.pretrained is None:
         if "pretrained" in meta:  # resumed: nets made anew here would not be those
             raise ValueError(f"{config.out} holds pretrained rows started from "
                              f"{meta['pretrained'].get('file') or 'nets its first run made'}: "
                              "resume them with --pretrained and the file of those nets")
-        schedule = PretrainConfig(joint=config.pretrained_kind != "visits")
+        schedule = PretrainConfig(joint=wanted != "visits")
         schedule = schedule.quick() if config.quick else schedule
         start = _made_once(world, shared.device, lambda: pretrain(
             shared.G, shared.D, shared.preset.base_name, perceptual=shared.perceptual,
@@ -469,14 +460,13 @@ def _pretrained_nets(config: BenchmarkConfig, shared: Shared, world: World,
         meta["pretrained"] = {"file": None, **start.meta}
         return start
     start = Pretrained.load(config.pretrained, shared.G, shared.device)
-    made_by, wanted = kind(start.meta), config.pretrained_kind
+    made_by = kind(start.meta)
     if None not in (made_by, wanted) and made_by != wanted:
         row = next(m for m, k in PRETRAINED_STARTS.items() if k == made_by)
-        how = {"joint": "jointly", "visits": "by visits"}
-        option = "--joint" if wanted == "joint" else "--no-joint"
-        raise ValueError(f"{config.pretrained} holds nets pretrained {how[made_by]}, not "
-                         f"{how[wanted]}: run {row} from it, or give a file made by python -m "
-                         f"g2s_lite.pretrain {option}")
+        how = {"joint": ("jointly", "--joint"), "visits": ("by visits", "--no-joint")}
+        raise ValueError(f"{config.pretrained} holds nets pretrained {how[made_by][0]}, not "
+                         f"{how[wanted][0]}: run {row} from it, or give a file made by python "
+                         f"-m g2s_lite.pretrain {how[wanted][1]}")
     made = {"file": str(config.pretrained), "sha256": hub.sha256(config.pretrained),
             **start.meta}
     before = meta.get("pretrained", {}).get("sha256", made["sha256"])
@@ -567,9 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         choices=METHODS, metavar="METHOD",
-                        help=f"any of: {' '.join(METHODS)}; the default leaves out the rows "
-                        "that start from pretrained nets (g2s_joint, g2s_visits, "
-                        "g2s_pretrained_*)")
+                        help=f"any of: {' '.join(METHODS)}; the default leaves out the "
+                        "pretrained rows (g2s_joint, g2s_visits, g2s_pretrained_*)")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")
@@ -578,9 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", type=int, default=None,
                         help="evaluate test faces before this index (default --n)")
     parser.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
-                        help="nets for the pretrained rows (default: pretrain them at the "
-                        "start; make a file with python -m g2s_lite.pretrain, --no-joint for "
-                        "g2s_visits)")
+                        help="nets of the pretrained rows (default: pretrained at the start; "
+                        "make a file with python -m g2s_lite.pretrain)")
     parser.add_argument("--perceptual", default="auto", choices=("auto", "lpips", "ssim"),
                         help="the method's perceptual loss (auto: LPIPS where its weights are "
                         "available, else SSIM)")
