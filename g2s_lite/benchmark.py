@@ -15,13 +15,19 @@ every method and compared with their ground truth in the image's own view:
   (its shipped weights, or those in ``--unsup3d-dir``);
 * ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term;
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
-* ``g2s_pretrained``: the method (with the mirror term) with A, V, L and the encoder E
-  started from nets pretrained on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
+* ``g2s_joint``: the method (with the mirror term) with A, V, L and the encoder E started
+  from nets pretrained *jointly* on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
   synthetic-face run starts — from ``--pretrained FILE``, or pretrained once at the start of
   the run. D starts at the prior, as in ``g2s_sym``: our pretrained D draws one shape for
   every face (Chapter 7), so only what the other nets learned is carried over;
-* ``g2s_pretrained_nosym``, ``g2s_pretrained_prior_*``: the same ablations from that start
-  (not run unless asked for with ``--methods``).
+* ``g2s_visits``: the same from nets pretrained by *visits* (``pretrain --no-joint``, the
+  book's first pretraining), kept to compare the two starts;
+* ``g2s_pretrained_nosym``, ``g2s_pretrained_prior_*``: the same ablations from the run's
+  pretrained nets, whichever the file.
+
+The pretrained rows run only when ``--methods`` names them, from one set of nets per file
+(``meta.pretrained``): a file pretrained the other way (:func:`~g2s_lite.pretrain.kind`) is
+refused for ``g2s_joint`` or ``g2s_visits``, as is a resumed run without its rows' file.
 
 Each row is one entry of :data:`ROWS` (how a face's depth is predicted); :func:`prepare`
 makes what the rows share once. Each test image is projected onto the GAN once; every
@@ -95,6 +101,9 @@ PRIOR_ABLATIONS = {
 #: without ``g2s_`` → that fresh-net key.
 PRETRAINED_ABLATIONS = {"g2s_pretrained_" + m.removeprefix("g2s_"): m
                         for m in ("g2s_nosym", *PRIOR_ABLATIONS)}
+#: The rows named by how their nets were pretrained (:func:`~g2s_lite.pretrain.kind`):
+#: ``g2s_joint`` jointly (the paper's protocol), ``g2s_visits`` one GAN sample at a time.
+PRETRAINED_STARTS = {"g2s_joint": "joint", "g2s_visits": "visits"}
 #: The Unsup3d rows: method → the weights file it reads (:mod:`~g2s_lite.unsup3d`).
 UNSUP3D_METHODS = {"unsup3d_sym": "unsup3d_sym.pt", "unsup3d_nosym": "unsup3d_nosym.pt"}
 
@@ -230,26 +239,30 @@ ROWS: dict[str, Row] = {
     "supervised": Row(_supervised, needs=("supervised",)),
     **{m: unsup3d_row(m) for m in UNSUP3D_METHODS},
     **{m: gan2shape_row(m) for m in ("g2s_sym", "g2s_nosym", *PRIOR_ABLATIONS)},
-    "g2s_pretrained": gan2shape_row(pretrained=True),
+    **{m: gan2shape_row(pretrained=True) for m in PRETRAINED_STARTS},
     **{m: gan2shape_row(fresh, pretrained=True) for m, fresh in PRETRAINED_ABLATIONS.items()},
 }
 #: Methods whose depth is one map for every image (not kept per image).
 CONSTANT_MAPS = tuple(m for m, row in ROWS.items() if row.constant)
-#: What a run evaluates unless told otherwise (the pretrained ablations cost as much again:
-#: ask for them with ``--methods``).
-DEFAULT_METHODS = tuple(m for m in ROWS if m not in PRETRAINED_ABLATIONS)
+#: The rows that start from the nets ``meta["pretrained"]`` records.
+PRETRAINED_ROWS = tuple(m for m, row in ROWS.items() if "pretrained" in row.needs)
+#: What a run evaluates unless told otherwise: every row that needs no pretrained nets (name
+#: those in ``--methods``, their file in ``--pretrained``: a row says how its nets were
+#: pretrained, a results file holds one set of them, and the ablations cost as much again).
+DEFAULT_METHODS = tuple(m for m in ROWS if m not in PRETRAINED_ROWS)
 METHODS = tuple(ROWS)
 
 #: The paper's figures beside the rows that run its protocol: the baselines as they are, and
-#: its GAN2Shape rows (nets pretrained on GAN samples) beside the pretrained rows; the
-#: fresh-net rows run none of the paper's protocols and get no paper figure.
+#: its GAN2Shape rows (nets pretrained jointly) beside ``g2s_joint`` and the pretrained
+#: ablations. ``g2s_visits`` gets none: the paper never pretrains by visits, so its figure
+#: would stand beside a protocol it did not run; nor do the fresh-net rows.
 PAPER_ROWS = {**{m: v for m, v in PAPER_TABLES.items() if not m.startswith("g2s_")},
-              "g2s_pretrained": PAPER_TABLES["g2s_sym"],
+              "g2s_joint": PAPER_TABLES["g2s_sym"],
               **{m: PAPER_TABLES[fresh] for m, fresh in PRETRAINED_ABLATIONS.items()}}
 
 #: How a results file's rows are listed and compared (:mod:`~g2s_lite.results`).
 TABLE = results.Table(METHODS, reference="null_depth", paper=PAPER_ROWS,
-                      pretrained_prefix="g2s_pretrained")
+                      pretrained=PRETRAINED_ROWS)
 
 
 # ----------------------------------------------------------------------------- a run
@@ -267,8 +280,10 @@ class BenchmarkConfig:
     every image; ``resume`` keeps the images already in ``out`` (the same seed and preset:
     :func:`~g2s_lite.results.resume`). ``supervised_steps``: default :data:`SUPERVISED_STEPS`
     (cut in quick mode). ``pretrained``: a file of the nets the pretrained rows start from
-    (:meth:`~g2s_lite.pretrain.Pretrained.save`; None: pretrained once at the start with the
-    default :class:`~g2s_lite.pretrain.PretrainConfig`, cut in quick mode). ``unsup3d_dir``:
+    (:meth:`~g2s_lite.pretrain.Pretrained.save`), pretrained as the run's ``g2s_joint`` or
+    ``g2s_visits`` says; None: pretrained once at the start with the default
+    :class:`~g2s_lite.pretrain.PretrainConfig` (by visits for ``g2s_visits``), cut in quick
+    mode. ``unsup3d_dir``:
     the folder of the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`; default the shipped
     ones). ``perceptual``: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method
     uses; ``downloads``: whether its ``"auto"`` may download LPIPS's backbone (an entry
@@ -298,6 +313,10 @@ class BenchmarkConfig:
     def __post_init__(self):
         TABLE.check(self.methods)
         object.__setattr__(self, "methods", tuple(self.methods))
+        if len({PRETRAINED_STARTS.get(m) for m in self.methods} - {None}) > 1:
+            raise ValueError("g2s_joint and g2s_visits start from differently pretrained nets "
+                             "and a run holds one set: run them apart, each into its own "
+                             "--out with its own --pretrained file")
         if not 0 <= self.first < self.faces.stop <= self.n:
             raise ValueError(f"test faces {self.first}…{self.faces.stop - 1} are not a range "
                              f"within the {self.n} test faces; use 0 <= --first < --stop <= "
@@ -421,18 +440,33 @@ def prepare(config: BenchmarkConfig, shared: Shared, world: World,
 def _pretrained_nets(config: BenchmarkConfig, shared: Shared, world: World,
                      meta: dict) -> Pretrained:
     """The nets the pretrained rows start from: ``config.pretrained``'s (which must be
-    those a resumed file was run with), or pretrained here, once."""
+    those a resumed file was run with, pretrained as the run's ``g2s_joint`` or
+    ``g2s_visits`` says), or pretrained here, once, that way."""
     from . import hub
-    from .pretrain import Pretrained, PretrainConfig, pretrain
+    from .pretrain import Pretrained, PretrainConfig, kind, pretrain
 
+    wanted = next((PRETRAINED_STARTS[m] for m in config.methods if m in PRETRAINED_STARTS),
+                  None)  # how the nets must have been pretrained (None: either way)
     if config.pretrained is None:
-        schedule = PretrainConfig().quick() if config.quick else PretrainConfig()
+        if "pretrained" in meta:  # resumed: nets made anew here would not be those
+            raise ValueError(f"{config.out} holds pretrained rows started from "
+                             f"{meta['pretrained'].get('file') or 'nets its first run made'}: "
+                             "resume them with --pretrained and the file of those nets")
+        schedule = PretrainConfig(joint=wanted != "visits")
+        schedule = schedule.quick() if config.quick else schedule
         start = _made_once(world, shared.device, lambda: pretrain(
             shared.G, shared.D, shared.preset.base_name, perceptual=shared.perceptual,
             config=schedule, progress=config.progress))
         meta["pretrained"] = {"file": None, **start.meta}
         return start
     start = Pretrained.load(config.pretrained, shared.G, shared.device)
+    made_by = kind(start.meta)
+    if None not in (made_by, wanted) and made_by != wanted:
+        row = next(m for m, k in PRETRAINED_STARTS.items() if k == made_by)
+        how = {"joint": ("jointly", "--joint"), "visits": ("by visits", "--no-joint")}
+        raise ValueError(f"{config.pretrained} holds nets pretrained {how[made_by][0]}, not "
+                         f"{how[wanted][0]}: run {row} from it, or give a file made by python "
+                         f"-m g2s_lite.pretrain {how[wanted][1]}")
     made = {"file": str(config.pretrained), "sha256": hub.sha256(config.pretrained),
             **start.meta}
     before = meta.get("pretrained", {}).get("sha256", made["sha256"])
@@ -524,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         choices=METHODS, metavar="METHOD",
                         help=f"any of: {' '.join(METHODS)}; the default leaves out the "
-                        "g2s_pretrained_* ablations")
+                        "pretrained rows (g2s_joint, g2s_visits, g2s_pretrained_*)")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")
@@ -533,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", type=int, default=None,
                         help="evaluate test faces before this index (default --n)")
     parser.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
-                        help="nets for g2s_pretrained (default: pretrain them at the start; "
+                        help="nets of the pretrained rows (default: pretrained at the start; "
                         "make a file with python -m g2s_lite.pretrain)")
     parser.add_argument("--perceptual", default="auto", choices=("auto", "lpips", "ssim"),
                         help="the method's perceptual loss (auto: LPIPS where its weights are "

@@ -81,6 +81,21 @@ class PretrainConfig:
                        step3=cut(self.step3))
 
 
+def kind(meta: dict) -> str | None:
+    """How the nets a :class:`Pretrained`'s ``meta`` describes were pretrained: ``"joint"``
+    (``config.joint``, the paper's protocol), ``"visits"`` (a step 3 per visit), or None
+    where the meta has no config to say it. A config without ``joint`` was made before the
+    option was, when every pretraining visited (the committed ``synface64_pretrained.pt``).
+
+    >>> kind({"config": {"joint": True}}), kind({"config": {"images": 60}}), kind({})
+    ('joint', 'visits', None)
+    """
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        return None
+    return "joint" if config.get("joint", False) else "visits"
+
+
 @dataclass
 class Pretrained:
     """Nets to start a reconstruction from: D, A, V, L and the latent-offset encoder E,
@@ -346,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m g2s_lite.pretrain",
         description="Pretrain D, A, V, L and the latent-offset encoder on samples of the "
                     "bundled GAN (the paper's protocol for synthetic faces); the benchmark's "
-                    "g2s_pretrained starts from the file this writes.",
+                    "g2s_joint (--no-joint: g2s_visits) starts from the file this writes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="file to write (.pt)")
     parser.add_argument("--preset", default="synface64", help="preset whose nets and prior to use")

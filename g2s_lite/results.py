@@ -9,8 +9,8 @@ module is the bookkeeping around it, read top to bottom:
    compared with, :func:`rows` averages them, :func:`markdown` writes them out, table first
    and the commands that made the file in a short list at the end;
 3. a run that goes on: :func:`resume` gives back what an interrupted run had done;
-4. the edits: :func:`merge` joins a file made alongside (another share of the test faces,
-   other methods), :func:`drop` removes rows to run again, :func:`add_note` explains them;
+4. the edits: :func:`merge` joins a file made alongside (a share, other methods), :func:`drop`
+   removes rows to run again, :func:`rename` renames one, :func:`add_note` explains them;
 5. a run as it goes: a :class:`Ledger` keeps what it measures in its files, resumed, and
    the shares of the processes of a ``torchrun`` run joined at the end.
 
@@ -21,12 +21,13 @@ seconds the projection took, ``project_seconds``); ``rows`` holds one average pe
 ``merged_from``, ``device``, ``wall_seconds``, the test faces' ``seed`` and ``n_images``, the
 ``preset``, ``quick``) and what belongs to some rows only: the nets the pretrained rows
 started from (``pretrained``), the supervised bound's training (:data:`SUPERVISED_META`),
-the rows ``dropped`` and the ``notes``.
+the rows ``dropped``, those ``renamed`` and the ``notes``.
 
 The same edits from a shell (``--markdown`` rewrites a table beside the file)::
 
     python -m g2s_lite.results merge results/synface64.json runs/share2/synface64.json
     python -m g2s_lite.results drop results/synface64.json supervised --reason "new trainer"
+    python -m g2s_lite.results rename results/synface64_joint.json g2s_pretrained g2s_joint
     python -m g2s_lite.results note results/synface64.json "made on a CPU"
     python -m g2s_lite.results markdown results/synface64.json --out results/synface64.md
 """
@@ -54,8 +55,8 @@ SAME_RUN = ("seed", "preset")
 #: What two files must share to be merged: the same run over the same number of faces.
 SAME_FACES = (*SAME_RUN, "n_images", "quick")
 #: What a resumed run carries over from the file it continues.
-CARRIED_META = ("merged_from", "merged_wall_seconds", "pretrained", "dropped", "notes",
-                *SUPERVISED_META)
+CARRIED_META = ("merged_from", "merged_wall_seconds", "pretrained", "dropped", "renamed",
+                "notes", *SUPERVISED_META)
 
 
 # ----------------------------------------------------------------------------- the files
@@ -191,13 +192,13 @@ def committed(name: str) -> Path:
 class Table:
     """What the rows of a results file are: ``methods`` in the order the table lists them,
     the ``reference`` row every ratio is taken to, and the ``paper``'s numbers (SIDE ×10⁻²,
-    MAD °) whose ratios stand beside ours. Rows whose names begin with
-    ``pretrained_prefix`` started from the nets ``meta["pretrained"]`` records."""
+    MAD °) whose ratios stand beside ours. The ``pretrained`` rows started from the nets
+    ``meta["pretrained"]`` records."""
 
     methods: tuple[str, ...]
     reference: str
     paper: dict[str, tuple[float, float]]
-    pretrained_prefix: str
+    pretrained: tuple[str, ...] = ()
 
     def check(self, methods) -> None:
         """Refuse method names the table does not have."""
@@ -211,7 +212,7 @@ def rows(images: dict[str, dict], table: Table, methods=None) -> list[dict]:
     """One row per method of ``methods`` (default: every method some image holds), in the
     table's order, averaged over the images that hold it.
 
-    >>> t = Table(("a", "b"), "a", {}, "p")
+    >>> t = Table(("a", "b"), "a", {})
     >>> images = {"0": {"b": {"side": 1.0, "mad": 10.0, "seconds": 2.0}, "project_seconds": 9},
     ...           "1": {"b": {"side": 3.0, "mad": 20.0, "seconds": 4.0}}}
     >>> rows(images, t)
@@ -264,6 +265,8 @@ def markdown(result: dict, table: Table) -> str:
                   "face by face (Chapter 7)."]
     lines += [f"\nDropped and re-run: {', '.join(d['methods'])} ({d['reason']})."
               for d in meta.get("dropped", [])]
+    lines += [f"\nRenamed: {r['from']} → {r['to']} (the commands and records made before "
+              f"call it {r['from']})." for r in meta.get("renamed", [])]
     lines += [f"\nNote: {text}" for text in meta.get("notes", [])]
     ran, merged = commands(meta)
     lines += ["", "## How this file was made", "",
@@ -371,12 +374,32 @@ def drop(out: str | Path, methods: list[str], reason: str, table: Table,
             record.pop(m, None)
             depths.get(i, {}).pop(m, None)
     held = {m for r in result["images"].values() for m in r}
-    if not any(m.startswith(table.pretrained_prefix) for m in held):
+    if not set(table.pretrained) & held:
         result["meta"].pop("pretrained", None)  # no row left that was made from those nets
     if "supervised" not in held:
         for key in SUPERVISED_META:  # nor one made by that training
             result["meta"].pop(key, None)
     result["meta"].setdefault("dropped", []).append({"methods": list(methods), "reason": reason})
+    result["rows"] = rows(result["images"], table)
+    write(result, depths, out, markdown_out, table)
+    return result
+
+
+def rename(out: str | Path, old: str, new: str, table: Table,
+           markdown_out: str | Path | None = None) -> dict:
+    """Give the row ``old`` of ``out`` the name ``new`` (a method of ``table`` that ``out``
+    lacks): its entries, depth maps and average. The commands and notes that call it ``old``
+    are kept as they were run and written; ``meta.renamed`` (and the markdown) says so."""
+    table.check([new])
+    result, depths = read(out)
+    held = {m for r in result["images"].values() for m in r} - {"project_seconds"}
+    if old not in held:
+        raise ValueError(f"{out} holds no row {old!r} to rename")
+    if new in held:
+        raise ValueError(f"{out} already holds a row {new!r}: drop it, or choose another name")
+    for record in (*result["images"].values(), *depths.values()):  # in place, in order
+        record.update({new if m == old else m: record.pop(m) for m in list(record)})
+    result["meta"].setdefault("renamed", []).append({"from": old, "to": new})
     result["rows"] = rows(result["images"], table)
     write(result, depths, out, markdown_out, table)
     return result
@@ -525,45 +548,46 @@ def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m g2s_lite.results",
                      description="Edit a benchmark results file: merge a file made alongside, "
-                     "drop rows to run again, add a note, or write its markdown table.")
+                     "drop rows to run again, rename a row, add a note, or write its markdown "
+                     "table.")
     parser.add_argument("--table", default="g2s_lite.benchmark:TABLE", metavar="MODULE:NAME",
                         help="the rows' Table (default: %(default)s)")
     sub = parser.add_subparsers(dest="edit", required=True, parser_class=_Parser)
-    md_help = "also rewrite this markdown table"
-    m = sub.add_parser("merge", help="join OTHER.json into OUT.json (same test faces, preset)")
-    m.add_argument("out", type=Path, metavar="OUT.json")
-    m.add_argument("other", type=Path, metavar="OTHER.json")
-    m.add_argument("--markdown", type=Path, default=None, help=md_help)
-    d = sub.add_parser("drop", help="remove methods' results, for a resumed run to fill again")
-    d.add_argument("out", type=Path, metavar="OUT.json")
+
+    def edit(name: str, help: str, run, *arguments: str) -> argparse.ArgumentParser:
+        """A subcommand that rewrites OUT (and its --markdown table): ``run(args, table)``."""
+        e = sub.add_parser(name, help=help)
+        for argument in ("out", *arguments):
+            e.add_argument(argument, metavar=argument.upper())
+        e.add_argument("--markdown", type=Path, default=None, metavar="FILE.md",
+                       help="also rewrite this markdown table")
+        e.set_defaults(run=run)
+        return e
+
+    edit("merge", "join the results file OTHER into OUT (same test faces, preset)",
+         lambda a, t: merge(a.out, a.other, t, a.markdown), "other")
+    d = edit("drop", "remove methods' results, for a resumed run to fill again",
+             lambda a, t: drop(a.out, a.methods, a.reason, t, a.markdown))
     d.add_argument("methods", nargs="+", metavar="METHOD")
     d.add_argument("--reason", required=True, help="why (kept in the file)")
-    d.add_argument("--markdown", type=Path, default=None, help=md_help)
-    n = sub.add_parser("note", help="add a note shown under the table")
-    n.add_argument("out", type=Path, metavar="OUT.json")
-    n.add_argument("text")
+    edit("rename", "give row OLD the name NEW (a method the file lacks)",
+         lambda a, t: rename(a.out, a.old, a.new, t, a.markdown), "old", "new")
+    n = edit("note", "add a note shown under the table",
+             lambda a, t: add_note(a.out, a.text, t, a.markdown, a.replace, a.number), "text")
     which = n.add_mutually_exclusive_group()
     which.add_argument("--replace", action="store_true", help="TEXT replaces every note")
     which.add_argument("--number", type=int, default=None, metavar="K",
                        help="TEXT replaces note K alone (1 is the first)")
-    n.add_argument("--markdown", type=Path, default=None, help=md_help)
     w = sub.add_parser("markdown", help="print (or --out: write) the markdown table")
-    w.add_argument("out", type=Path, metavar="OUT.json", help="the results file")
+    w.add_argument("out", metavar="OUT.json", help="the results file")
     w.add_argument("--out", dest="markdown", type=Path, default=None, metavar="FILE.md")
+    w.set_defaults(run=lambda a, t: read(a.out)[0])
     args = parser.parse_args(argv)
     try:
         table = load_table(args.table)
-        if args.edit == "merge":
-            result = merge(args.out, args.other, table, args.markdown)
-        elif args.edit == "drop":
-            result = drop(args.out, args.methods, args.reason, table, args.markdown)
-        elif args.edit == "note":
-            result = add_note(args.out, args.text, table, args.markdown, args.replace,
-                              args.number)
-        else:
-            result, _ = read(args.out)
-            if args.markdown is not None:
-                write(result, {}, None, args.markdown, table)
+        result = args.run(args, table)
+        if args.edit == "markdown":  # the file as it is, its table written where asked
+            write(result, {}, None, args.markdown, table)
     except (ValueError, FileNotFoundError) as error:  # a file or a share that does not fit
         _fail(str(error))
     print(markdown(result, table))

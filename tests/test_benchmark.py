@@ -121,7 +121,8 @@ def test_command_line_writes_the_file_and_its_table(tmp_path, capsys, monkeypatc
     # bad input: one line that says what is wrong, and exit code 2
     for bad, says in (([a for a in argv if a != "--quick"] + ["--resume"], "preset"),
                       (["--out", str(out), "--methods", "magic"], "magic"),
-                      (["--out", str(out), "--n", "2", "--first", "2"], "range")):
+                      (["--out", str(out), "--n", "2", "--first", "2"], "range"),
+                      (["--out", str(out), "--methods", "g2s_joint", "g2s_visits"], "apart")):
         with pytest.raises(SystemExit) as stop:
             bm.main(bad)
         err = capsys.readouterr().err
@@ -172,31 +173,48 @@ def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_p
     assert 100 * e["side"].item() == pytest.approx(result["rows"][0]["side"], rel=0.02)
 
 
-def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path):
-    """g2s_pretrained and its ablations start from a pretrained-nets file, record its hash,
-    and a resumed run with other nets is refused; dropping the last row that used the nets
-    drops their record."""
+def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path, capsys):
+    """g2s_visits and the ablations start from a pretrained-nets file and record its hash; a
+    resumed run with other nets or none is refused, as is a file pretrained the other way for
+    a row named by its pretraining; dropping the last row that used the nets drops their
+    record."""
     path, other = tmp_path / "p.pt", tmp_path / "q.pt"
     tiny = ["--images", "1", "--rounds", "1", "--step1", "2", "--step2", "2", "--collect", "1",
             "--step3", "2", "--no-quick"]
     assert pretrain_main(["--out", str(path), "--no-joint", *tiny]) == 0
     assert pretrain_main(["--out", str(other), "--seed", "5", *tiny]) == 0
     out = tmp_path / "b.json"
-    result = bm.run(1, out=out, methods=["g2s_pretrained", "g2s_pretrained_prior_flat"],
+    result = bm.run(1, out=out, methods=["g2s_visits", "g2s_pretrained_prior_flat"],
                     progress=False, pretrained=path, preset=tiny_preset())
     assert [(r["method"], r["n"]) for r in result["rows"]] == [
-        ("g2s_pretrained", 1), ("g2s_pretrained_prior_flat", 1)]
+        ("g2s_visits", 1), ("g2s_pretrained_prior_flat", 1)]
     assert result["meta"]["pretrained"]["sha256"] == hub.sha256(path)
     # the ablation really starts D at the flat prior: after a few steps its depth is still
     # far flatter than the ellipsoid start's
     kept = torch.load(results.depths_path(out))["0"]
     spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
-    assert spread["g2s_pretrained_prior_flat"] < 0.5 * spread["g2s_pretrained"]
+    assert spread["g2s_pretrained_prior_flat"] < 0.5 * spread["g2s_visits"]
     with pytest.raises(ValueError, match="other pretrained nets"):
-        bm.run(2, out=out, methods=["g2s_pretrained"], progress=False, pretrained=other,
+        bm.run(2, out=out, methods=["g2s_pretrained_prior_flat"], progress=False,
+               pretrained=other, resume=True, preset=tiny_preset())
+    with pytest.raises(ValueError, match="holds pretrained rows started from .*p.pt"):
+        bm.run(2, out=out, methods=["g2s_pretrained_prior_flat"], progress=False,
+               resume=True, preset=tiny_preset())  # nets made anew would not be those
+    # the joint file for the visits row, the visits file for the joint row (the command
+    # line: one line, exit code 2)
+    with pytest.raises(ValueError, match="pretrained jointly, not by visits: run g2s_joint"):
+        bm.run(2, out=out, methods=["g2s_visits"], progress=False, pretrained=other,
                resume=True, preset=tiny_preset())
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        bm.main(["--n", "1", "--out", str(tmp_path / "j.json"), "--methods", "g2s_joint",
+                 "--pretrained", str(path), "--quick", "--no-progress"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {path} holds nets pretrained by visits, not jointly")
+    assert not (tmp_path / "j.json").exists()
     # dropping one row made from the nets keeps their record while another row needs it
-    results.drop(out, ["g2s_pretrained"], "test", bm.TABLE)
+    results.drop(out, ["g2s_visits"], "test", bm.TABLE)
     assert json.loads(out.read_text())["meta"]["pretrained"]["sha256"] == hub.sha256(path)
     results.drop(out, ["g2s_pretrained_prior_flat"], "test", bm.TABLE)
     assert "pretrained" not in json.loads(out.read_text())["meta"]

@@ -218,8 +218,8 @@ def _joint():
 def test_ratio_from_the_rows_and_from_the_faces():
     import numpy as np
     rows = {r["method"]: r for r in _joint()["rows"]}
-    assert check("7.1", rows["g2s_pretrained"]["side"] / rows["null_depth"]["side"])
-    assert not check("7.1", rows["g2s_pretrained"]["side"])
+    assert check("7.1", rows["g2s_joint"]["side"] / rows["null_depth"]["side"])
+    assert not check("7.1", rows["g2s_joint"]["side"])
     p = params("7.1", SEED)
     images = _joint()["images"]
     ids = [str(i) for i in range(p["first"], p["last"] + 1)]

@@ -1,6 +1,6 @@
 """Results files on small synthetic runs (no reconstruction): round trips, a write that is
 interrupted, merging halves into the whole, dropping rows, notes, the markdown's layout and
-the command line."""
+renaming a row, the command line."""
 import json
 import random
 import subprocess
@@ -12,7 +12,7 @@ import torch
 from g2s_lite import results
 from g2s_lite.benchmark import TABLE
 
-METHODS = ["null_depth", "mean_gt_depth", "supervised", "g2s_sym", "g2s_pretrained",
+METHODS = ["null_depth", "mean_gt_depth", "supervised", "g2s_sym", "g2s_joint",
            "g2s_pretrained_nosym"]
 
 
@@ -37,7 +37,7 @@ def synthetic(faces, methods=METHODS, n=4, command="run", wall=10.0, seed=0, **m
     if "supervised" in methods:
         full_meta.setdefault("supervised_steps", 3000)
         full_meta.setdefault("supervised_training_seconds", 5.0)
-    if any(m.startswith("g2s_pretrained") for m in methods):
+    if set(methods) & set(TABLE.pretrained):
         full_meta.setdefault("pretrained", {"file": "p.pt", "sha256": "aa"})
     return {"rows": results.rows(images, TABLE), "meta": full_meta, "images": images}, depths
 
@@ -124,9 +124,9 @@ def test_merge_refuses_a_file_of_other_faces_or_other_nets(tmp_path, differ):
 
 def test_a_row_merged_in_brings_its_records(tmp_path):
     a = save(tmp_path / "a.json", synthetic(range(4), methods=["null_depth"]))
-    b = save(tmp_path / "b.json", synthetic(range(4), methods=["supervised", "g2s_pretrained"]))
+    b = save(tmp_path / "b.json", synthetic(range(4), methods=["supervised", "g2s_joint"]))
     merged = results.merge(a, b, TABLE)
-    assert [r["method"] for r in merged["rows"]] == ["null_depth", "supervised", "g2s_pretrained"]
+    assert [r["method"] for r in merged["rows"]] == ["null_depth", "supervised", "g2s_joint"]
     assert merged["meta"]["supervised_steps"] == 3000
     assert merged["meta"]["pretrained"]["sha256"] == "aa"
 
@@ -140,7 +140,7 @@ def test_dropped_rows_leave_the_table_and_their_records_go_with_the_last(tmp_pat
     assert not set(results.SUPERVISED_META) & set(dropped["meta"])
     assert all("supervised" not in d for d in results.read(out)[1].values())
     # the pretrained nets' record stays while a row made from them does
-    assert "pretrained" in results.drop(out, ["g2s_pretrained"], "x", TABLE)["meta"]
+    assert "pretrained" in results.drop(out, ["g2s_joint"], "x", TABLE)["meta"]
     assert "pretrained" not in results.drop(out, ["g2s_pretrained_nosym"], "x", TABLE)["meta"]
     before = out.read_text()
     with pytest.raises(ValueError, match="unknown method"):
@@ -150,6 +150,40 @@ def test_dropped_rows_leave_the_table_and_their_records_go_with_the_last(tmp_pat
     with pytest.raises(ValueError, match="say why"):
         results.drop(out, ["g2s_sym"], "", TABLE)
     assert out.read_text() == before  # the refusals changed nothing
+
+
+def test_a_renamed_row_keeps_its_entries_and_maps_and_renamed_back_is_the_same(tmp_path):
+    out, md = save(tmp_path / "r.json", synthetic(range(4))), tmp_path / "r.md"
+    before, before_depths = results.read(out)
+    text = results.markdown(before, TABLE)
+    renamed = results.rename(out, "g2s_joint", "g2s_visits", TABLE, md)
+    depths = results.read(out)[1]
+    for i, record in before["images"].items():
+        assert list(renamed["images"][i]) == [  # every entry, in its place
+            "g2s_visits" if m == "g2s_joint" else m for m in record]
+        assert renamed["images"][i]["g2s_visits"] == record["g2s_joint"]
+        assert torch.equal(depths[i]["g2s_visits"], before_depths[i]["g2s_joint"])
+        assert "g2s_joint" not in depths[i]
+    row = {r["method"]: r for r in renamed["rows"]}["g2s_visits"]
+    assert row == {**{r["method"]: r for r in before["rows"]}["g2s_joint"], "method": "g2s_visits"}
+    assert "| g2s_visits |" in md.read_text() and "| g2s_joint |" not in md.read_text()
+    assert "Renamed: g2s_joint → g2s_visits" in md.read_text()
+    # the old name, the commands that used it and the pretrained nets' record stay known
+    assert renamed["meta"]["pretrained"] == before["meta"]["pretrained"]
+    back = results.rename(out, "g2s_visits", "g2s_joint", TABLE)
+    assert back["images"] == before["images"] and back["rows"] == before["rows"]
+    assert back["meta"].pop("renamed") == [{"from": "g2s_joint", "to": "g2s_visits"},
+                                           {"from": "g2s_visits", "to": "g2s_joint"}]
+    assert back["meta"] == before["meta"]
+    assert table_part(results.markdown(back, TABLE)) == table_part(text)
+    unchanged = out.read_text()
+    for old, new, says in (("g2s_visits", "g2s_sym", "no row 'g2s_visits'"),
+                           ("project_seconds", "g2s_visits", "no row"),
+                           ("g2s_joint", "g2s_sym", "already holds a row 'g2s_sym'"),
+                           ("g2s_joint", "magic", "unknown method")):
+        with pytest.raises(ValueError, match=says):
+            results.rename(out, old, new, TABLE)
+    assert out.read_text() == unchanged  # the refusals changed nothing
 
 
 def test_notes_append_replace_all_or_one(tmp_path):
@@ -216,9 +250,13 @@ def test_command_line_edits_and_one_line_errors(tmp_path, capsys):
     assert results.main(["note", str(a), "first"]) == 0
     assert results.main(["note", str(a), "only", "--replace"]) == 0
     assert json.loads(a.read_text())["meta"]["notes"] == ["only"]
+    assert results.main(["rename", str(a), "g2s_joint", "g2s_visits", "--markdown", str(md)]) == 0
+    assert "| g2s_visits |" in md.read_text()
     capsys.readouterr()
     for argv, says in ((["note", str(a), "x", "--number", "4"], "no note 4"),
                        (["drop", str(a), "g2s_sym"], "--reason"),
+                       (["rename", str(a), "g2s_joint", "g2s_sym"], "no row 'g2s_joint'"),
+                       (["rename", str(a), "g2s_visits"], "required: NEW"),
                        (["merge", str(a), str(tmp_path / "none.json")], "does not exist"),
                        (["--table", "g2s_lite.benchmark:NOPE", "markdown", str(a)], "no Table"),
                        (["note", str(a), "x", "--number", "1", "--replace"], "not allowed")):

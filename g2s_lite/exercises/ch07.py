@@ -12,18 +12,18 @@ import torch
 from ._common import Draw, Exercise, judge_number, judge_numbers
 
 #: Rows of the joint file a student's seed picks from (every one covers all 50 faces).
-METHODS = ("g2s_pretrained", "g2s_pretrained_nosym", "ellipsoid_prior", "mean_gt_depth",
+METHODS = ("g2s_joint", "g2s_pretrained_nosym", "ellipsoid_prior", "mean_gt_depth",
            "supervised", "g2s_pretrained_prior_weak", "g2s_pretrained_prior_flat",
            "g2s_pretrained_prior_asymmetric", "g2s_pretrained_prior_shift6",
            "g2s_pretrained_prior_shift4")
 #: Exercise 7.4's paired differences (first row − second row).
-PAIRS = (("g2s_pretrained_nosym", "g2s_pretrained"),
-         ("g2s_pretrained_prior_flat", "g2s_pretrained"),
-         ("g2s_pretrained_prior_weak", "g2s_pretrained"),
-         ("g2s_pretrained_prior_asymmetric", "g2s_pretrained"),
-         ("g2s_pretrained_prior_shift6", "g2s_pretrained"),
-         ("ellipsoid_prior", "g2s_pretrained"),
-         ("g2s_pretrained", "supervised"))
+PAIRS = (("g2s_pretrained_nosym", "g2s_joint"),
+         ("g2s_pretrained_prior_flat", "g2s_joint"),
+         ("g2s_pretrained_prior_weak", "g2s_joint"),
+         ("g2s_pretrained_prior_asymmetric", "g2s_joint"),
+         ("g2s_pretrained_prior_shift6", "g2s_joint"),
+         ("ellipsoid_prior", "g2s_joint"),
+         ("g2s_joint", "supervised"))
 #: How many consecutive faces a student's seed takes (all 50 for the book's example).
 FACES = 30
 METRICS = ("side", "mad")
@@ -56,7 +56,7 @@ def _mean(values: list[float]) -> float:
 
 # ----------------------------------------------------------------------------- 7.1
 def _ratio_params(draw: Draw) -> dict:
-    return {"method": draw.choice(METHODS, book="g2s_pretrained"),
+    return {"method": draw.choice(METHODS, book="g2s_joint"),
             "metric": draw.choice(METRICS, book="side"), **_faces(draw)}
 
 
@@ -109,7 +109,7 @@ def _judge_null(answer: Any, want: float, p: dict) -> tuple[bool, str]:
 
 # ----------------------------------------------------------------------------- 7.3
 def _correlation_params(draw: Draw) -> dict:
-    return {"method": draw.choice(METHODS[:7], book="g2s_pretrained"),
+    return {"method": draw.choice(METHODS[:7], book="g2s_joint"),
             "metric": draw.choice(METRICS, book="side"),
             "angle": draw.choice(("yaw", "pitch"), book="yaw")}
 
