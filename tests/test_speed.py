@@ -200,7 +200,9 @@ def test_profile_parts_add_up_and_the_json_has_them(tmp_path, monkeypatch, capsy
     bench.main(["profile", "--preset", "tiny", "--no-quick", "--top", "5",
                 "--json", str(out)])
     p = json.loads(out.read_text())
-    assert {"preset", "threads", "torch", "steps", "wall", "parts", "top_ops"} <= set(p)
+    assert {"preset", "threads", "torch", "steps", "wall", "parts", "top_ops", "profiled"} <= set(p)
+    # the full schedule's steps run unprofiled; the parts come from the quick schedule
+    assert p["profiled"] == paper.get_preset("tiny", quick=True).name
     assert set(p["steps"]) == {"project", "step1", "step2", "step3", "total"}
     assert p["steps"]["total"] <= p["wall"]
     parts = p["parts"]
