@@ -204,7 +204,7 @@ def test_profile_parts_add_up_and_the_json_has_them(tmp_path, monkeypatch, capsy
     # the full schedule's steps run unprofiled; the parts come from the quick schedule
     assert p["profiled"] == paper.get_preset("tiny", quick=True).name
     assert set(p["steps"]) == {"project", "step1", "step2", "step3", "total"}
-    assert p["steps"]["total"] <= p["wall"]
+    assert p["steps"]["total"] >= sum(v for k, v in p["steps"].items() if k != "total") > 0
     parts = p["parts"]
     for part in ("G", "D", "renderer", "nets D/A/V/L", "offset encoder", "losses"):
         assert parts[f"{part} forward"] > 0 and parts[f"{part} backward"] > 0, part
