@@ -167,8 +167,9 @@ def read(out: str | Path) -> tuple[dict, dict]:
 COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
              "synface64_joint.depths.pt", "synface64_pretrained_joint.pt",
              "synface64.depths.pt", "edit_synface64.json", "edit_synface64.md",
-             "timings_gpu.json", *(f"chain_synface64{run}.{kind}" for run in ("", "_joint")
-                                   for kind in ("json", "md", "pt")))
+             "timings_gpu.json", "chain_synface64.json", "chain_synface64.md",
+             "chain_synface64.pt", "chain_synface64_joint.json", "chain_synface64_joint.md",
+             "chain_synface64_joint.pt")
 
 
 def committed(name: str) -> Path:
