@@ -253,8 +253,9 @@ def markdown(result: dict) -> str:
     """The chain as a markdown table (link by link, mean ± standard error over the faces)."""
     s, meta = result["summary"], result["meta"]
     stages = sorted({k.split(".")[0] for k in s if k.startswith("stage")})
+    rate = f", V's rate {meta['view_lr']:g} in step 3" if meta.get("view_lr") else ""
     lines = [f"# The chain on {meta['n_faces']} tuning faces ({meta['preset']}, "
-             f"{meta['protocol']} start)", "",
+             f"{meta['protocol']} start{rate})", "",
              f"Written by `{meta['command']}`.", "", "| link | measure | value |", "|---|---|---|"]
     spread = result.get("spread")
     if spread:
@@ -288,14 +289,16 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         preset: str | Preset = "synface64", stages: int | None = None, quick: bool = False,
         pretrained: str | Path | None = None, latent_steps: int | None = None,
         regressor: PoseLightRegressor | None = None, spread: int = SPREAD_SAMPLES,
-        resume: bool = False, command: str = "g2s_lite.chain.run", world: World = SOLO,
+        view_lr: float | None = None, resume: bool = False, command: str = "g2s_lite.chain.run", world: World = SOLO,
         progress: bool = True) -> dict:
     """The chain on tuning faces ``first … first+n−1`` of ``seed``, written to ``out`` (JSON,
     and its ``.md`` beside) after every face; ``resume`` skips the faces ``out`` holds.
 
     Args:
-        preset: the preset (a name or a :class:`~g2s_lite.paper.Preset`); ``stages`` overrides its number of stages (e.g. the paper's four
-            for fresh nets); ``quick`` cuts every schedule (a check that the code runs).
+        preset: the preset (a name or a :class:`~g2s_lite.paper.Preset`); ``stages``
+            overrides its number of stages (e.g. the paper's four for fresh nets),
+            ``view_lr`` step 3's learning rate of V (link (d)); ``quick`` cuts every
+            schedule (a check that the code runs).
         pretrained: a :meth:`~g2s_lite.pretrain.Pretrained.save` file to start every face
             from (the paper's protocol for synthetic faces); None: fresh nets.
         latent_steps: default :data:`LATENT_STEPS` (cut in quick mode).
@@ -318,6 +321,9 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
             raise ValueError(f"stages must be at least 1, got {stages}")
         the_preset = replace(the_preset, stages=stages,
                              flip=the_preset.flip + (the_preset.flip[-1],) * stages)
+    if view_lr is not None:
+        the_preset = replace(the_preset, step3=tuple(replace(c, view_lr=view_lr)
+                                                     for c in the_preset.step3))
     cut = (lambda k: quick_length(k)) if quick else (lambda k: k)
     latent_steps = cut(LATENT_STEPS) if latent_steps is None else latent_steps
     G, D = hub.load("synface64")
@@ -328,7 +334,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     meta = {"command": command, "preset": the_preset.name, "stages": the_preset.stages,
             "protocol": "fresh" if pretrained is None else f"pretrained ({Path(pretrained).name})",
             "seed": seed, "first": first, "n_faces": n, "quick": quick,
-            "latent_steps": latent_steps,
+            "latent_steps": latent_steps, "view_lr": view_lr,
             "version": __version__, "torch": torch.__version__}
     done: dict[str, dict] = {}
     pictures: dict[str, dict] = {}  # what each face's figures need (the .pt beside out)
@@ -363,13 +369,14 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         if world.main:
             _write(out, meta, result["faces"], pictures, result)
             for part in results.parts(out):
+                for kind in (".md", ".pt"):
+                    part.with_suffix(kind).unlink(missing_ok=True)
                 part.unlink()
-                part.with_suffix(".pt").unlink(missing_ok=True)
     return result
 
 
 #: What must agree for a run to resume another's faces.
-_SAME_RUN = ("preset", "stages", "protocol", "seed", "quick", "latent_steps")
+_SAME_RUN = ("preset", "stages", "protocol", "seed", "quick", "latent_steps", "view_lr")
 
 
 def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -410,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
     parser.add_argument("--stages", type=int, default=None,
                         help="stages per face (default: the preset's)")
+    parser.add_argument("--view-lr", type=float, default=None,
+                        help="step 3's learning rate of V (default: the preset's)")
     parser.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
                         help="start every face from these pretrained nets (default: fresh)")
     parser.add_argument("--latent-steps", type=int, default=None,
@@ -429,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run(args.faces, args.out, args.first, args.seed, args.preset, args.stages,
                          quick, args.pretrained, args.latent_steps, spread=args.spread,
+                         view_lr=args.view_lr,
                          resume=args.resume, command=command_text(prog, argv), world=world,
                          progress=not args.no_progress)
         except ValueError as error:

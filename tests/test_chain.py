@@ -84,6 +84,7 @@ def test_a_stopped_run_resumes_and_another_run_is_refused(tmp_path, gan, one_thr
     assert result["faces"]["0"] == first  # read back, not measured again
     assert set(result["spread"]) >= {"gan_yaw", "data_yaw", "true_yaw"}
     assert set(torch.load(out.with_suffix(".pt"), weights_only=True)) == {"0", "1"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.json", "chain.md", "chain.pt"]
     table = out.with_suffix(".md").read_text()
     assert "(b) reach" in table and "(e) relief" in table
     with pytest.raises(ValueError, match="holds another run"):
