@@ -67,6 +67,9 @@ def test_notebooks_are_committed_without_outputs_and_start_with_setup(nb):
     cells = json.loads(nb.read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    # nbformat 4.5 wants a unique id per cell (a missing one will become an error)
+    ids = [c.get("id") for c in cells]
+    assert None not in ids and len(set(ids)) == len(ids), "give every cell its own id"
     assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
     # the mode is decided here, once, and passed down
     assert "runtime.quick_mode(device)" in "".join(code[0]["source"])
