@@ -190,7 +190,8 @@ def face_chain(faces: dict[str, Tensor], i: int, G: Generator, D: Discriminator 
                                     preset, s, latent_steps)
             link["optimised"] = slope(asked, yaw_of(regressor, own))
             kept.update(asked=asked[:KEPT_SAMPLES], optimised=_pixels(own),
-                        pseudo=_pixels(kept_samples.pseudo), projected=_pixels(kept_samples.projected))
+                        pseudo=_pixels(kept_samples.pseudo),
+                        projected=_pixels(kept_samples.projected))
         out[f"stage{s + 1}"] = link
         out["relief"][f"stage{s + 1}"] = shape(stage.factors.depth, stage.factors.valid)
         kept["depth"][f"stage{s + 1}"] = _map(stage.factors.depth[0], stage.factors.valid[0, 0])
@@ -289,7 +290,8 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         preset: str | Preset = "synface64", stages: int | None = None, quick: bool = False,
         pretrained: str | Path | None = None, latent_steps: int | None = None,
         regressor: PoseLightRegressor | None = None, spread: int = SPREAD_SAMPLES,
-        view_lr: float | None = None, resume: bool = False, command: str = "g2s_lite.chain.run", world: World = SOLO,
+        view_lr: float | None = None, resume: bool = False,
+        command: str = "g2s_lite.chain.run", world: World = SOLO,
         progress: bool = True) -> dict:
     """The chain on tuning faces ``first … first+n−1`` of ``seed``, written to ``out`` (JSON,
     and its ``.md`` beside) after every face; ``resume`` skips the faces ``out`` holds.
