@@ -165,11 +165,9 @@ def read(out: str | Path) -> tuple[dict, dict]:
 #: The committed results a chapter reads, shipped inside the package (``g2s_lite/data/results``
 #: is a link to the repository's ``results/``), so a chapter opened alone, on Colab, finds them.
 COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
-             "synface64_joint.depths.pt", "synface64_pretrained_joint.pt",
-             "synface64.depths.pt", "edit_synface64.json", "edit_synface64.md",
-             "timings_gpu.json", "chain_synface64.json", "chain_synface64.md",
-             "chain_synface64.pt", "chain_synface64_joint.json", "chain_synface64_joint.md",
-             "chain_synface64_joint.pt")
+             "synface64_joint.depths.pt", "synface64_pretrained_joint.pt", "synface64.depths.pt",
+             "edit_synface64.json", "edit_synface64.md", "timings_gpu.json",
+             *(f"chain_synface64{r}.{k}" for r in ("", "_joint") for k in ("json", "md", "pt")))
 
 
 def committed(name: str) -> Path:
