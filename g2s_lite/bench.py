@@ -346,8 +346,8 @@ SEVERAL = "several: each entry names its own"
 def machine(device: str | torch.device) -> dict:
     """What a timing was measured on: the ``device``'s name, the CPU threads, torch's
     version and the date."""
-    return {"device": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "date": datetime.date.today().isoformat()}
+    return {"device": device_name(device), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "date": datetime.date.today().isoformat()}
 
 
 def _summarise(timings: dict) -> dict:
@@ -437,11 +437,20 @@ def expected_seconds(seconds: float, measured: str, target: str) -> tuple[float,
     return seconds, seconds * scale
 
 
+def full_run(timings: dict, preset: str = "face128") -> dict:
+    """The entry of a timings file's full-schedule ``preset`` run."""
+    for run in timings["runs"]:
+        if run["preset"] == preset and not run["quick"]:
+            return run
+    raise ValueError(f"the timings file holds no full {preset} run: time one with python -m "
+                     f"g2s_lite.bench reconstruct --preset {preset} --no-quick --json FILE")
+
+
 def gpu_estimates(timings: dict, preset: str = "face128", targets=("T4", "L4", "A100")
                   ) -> dict[str, tuple[float, float]]:
     """:func:`expected_seconds` of the full ``preset`` run of a timings file on each GPU of
     ``targets``."""
-    run = next(r for r in timings["runs"] if r["preset"] == preset and not r["quick"])
+    run = full_run(timings, preset)
     measured = gpu_of(run["device"])
     return {t: expected_seconds(run["seconds"]["total"], measured, t) for t in targets}
 
@@ -509,7 +518,7 @@ def _estimate(args: argparse.Namespace, command: str) -> None:
     from .results import committed
 
     timings = json.loads((args.timings or committed("timings_gpu.json")).read_text())
-    run = next(r for r in timings["runs"] if r["preset"] == args.preset and not r["quick"])
+    run = full_run(timings, args.preset)
     print(f"full {args.preset}: {run['seconds']['total']:.1f} s measured on {run['device']}")
     for gpu, (low, high) in gpu_estimates(timings, args.preset, args.gpus).items():
         print(f"  {gpu:5s} expected {low / 60:5.1f} to {high / 60:5.1f} minutes (launch-bound to "

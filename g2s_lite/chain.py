@@ -38,9 +38,11 @@ from . import __version__, results
 from .gan import Discriminator, Generator, frozen
 from .invert import FramedGAN, add_offset, framed, project, step2_loss
 from .metrics import depth_errors, relief
+from .nets import save_file
 from .paper import Preset, get_preset, quick_length
-from .pose_regressor import (REGRESSOR_STEPS, PoseLightRegressor, regressor_outputs,
-                             train_regressor)
+from .gan_quality import sample_images, variety
+from .pose_regressor import (REGRESSOR_STEPS, PoseLightRegressor, RegressorOutputs,
+                             regressor_outputs, synface_images, train_regressor)
 from .prior import starting_prior
 from .render import Renderer
 from .runtime import SOLO, World, add_run_options, command_text, joined, run_options
@@ -83,23 +85,19 @@ def yaw_of(regressor: PoseLightRegressor, images: Tensor) -> Tensor:
 
 # ----------------------------------------------------------------------------- (a) spread
 @torch.no_grad()
-def gan_spread(G: Generator | FramedGAN, regressor: PoseLightRegressor, size: int,
-               n: int = SPREAD_SAMPLES, seed: int = TUNING_SEED) -> dict[str, float]:
+def gan_spread(G: Generator, regressor: PoseLightRegressor, n: int = SPREAD_SAMPLES,
+               seed: int = TUNING_SEED) -> dict[str, float]:
     """Link (a): the standard deviation of yaw and pitch (°) that the regressor reads on
-    ``n`` GAN samples (z ~ N(0, I), no truncation) and on ``n`` SynFaces of ``seed``, and
-    the SynFaces' true spread: ``gan_yaw``, ``gan_pitch``, ``data_yaw``, ``data_pitch``,
+    ``n`` GAN samples (z ~ N(0, I), no truncation; :func:`~g2s_lite.gan_quality.sample_images`)
+    and on ``n`` SynFaces of ``seed`` (:func:`~g2s_lite.gan_quality.variety` of each), and the
+    SynFaces' true spread: ``gan_yaw``, ``gan_pitch``, ``data_yaw``, ``data_pitch``,
     ``true_yaw``, ``true_pitch``."""
-    gan = framed(G)
-    z = torch.randn(n, gan.G.style_dim, generator=torch.Generator().manual_seed(seed))
-    drawn = torch.cat([gan.generate(gan.mapping(part.to(gan.device)), size).cpu()
-                       for part in z.split(100)])
-    faces = SynFaces(size).sample(n, seed=seed)
-    read_g = regressor_outputs(regressor, drawn).predictions
-    read_d = regressor_outputs(regressor, faces["image"]).predictions
-    true = torch.rad2deg(faces["view"][:, [1, 0]])
-    return {"gan_yaw": float(read_g[:, 0].std()), "gan_pitch": float(read_g[:, 1].std()),
-            "data_yaw": float(read_d[:, 0].std()), "data_pitch": float(read_d[:, 1].std()),
-            "true_yaw": float(true[:, 0].std()), "true_pitch": float(true[:, 1].std())}
+    images, true = synface_images(n, seed, G.size)
+    spreads = {"gan": variety(regressor_outputs(regressor, sample_images(G, n, seed).cpu())),
+               "data": variety(regressor_outputs(regressor, images)),
+               "true": variety(RegressorOutputs(true, true))}
+    return {f"{who}_{angle}": spread[angle]["std"] for who, spread in spreads.items()
+            for angle in ("yaw", "pitch")}
 
 
 # ----------------------------------------------------------------------------- (b) reach
@@ -326,8 +324,8 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     if view_lr is not None:
         the_preset = replace(the_preset, step3=tuple(replace(c, view_lr=view_lr)
                                                      for c in the_preset.step3))
-    cut = (lambda k: quick_length(k)) if quick else (lambda k: k)
-    latent_steps = cut(LATENT_STEPS) if latent_steps is None else latent_steps
+    if latent_steps is None:
+        latent_steps = quick_length(LATENT_STEPS) if quick else LATENT_STEPS
     G, D = hub.load("synface64")
     G.mean_latent()
     start: dict = {}
@@ -346,7 +344,8 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
             done.update(faces_done)
             pictures.update(pictures_done)
     if regressor is None:
-        regressor = world.broadcast(train_regressor(cut(REGRESSOR_STEPS), progress=progress)
+        steps = quick_length(REGRESSOR_STEPS) if quick else REGRESSOR_STEPS
+        regressor = world.broadcast(train_regressor(steps, progress=progress)
                                     if world.main else None)
     faces = SynFaces(the_preset.image_size).sample(first + n, seed=seed)
     mine = world.share([i for i in range(first, first + n) if str(i) not in done])
@@ -363,8 +362,9 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         done.update(share)
         pictures.update(more)
     result = {"meta": meta, "faces": dict(sorted(done.items(), key=lambda kv: int(kv[0])))}
-    result["spread"] = (gan_spread(FramedGAN(G, the_preset.gan_crop), regressor,
-                                   the_preset.image_size, spread, seed) if spread else None)
+    # the GAN's spread is the same for every face: the main process measures it, once
+    result["spread"] = world.broadcast(gan_spread(G, regressor, spread, seed)
+                                       if spread and world.main else None)
     result["summary"] = summarise(result["faces"])
     if out is not None:
         world.barrier()  # every share is in ``done`` before the part files go
@@ -403,9 +403,7 @@ def _write(out: str | Path, meta: dict, faces: dict, pictures: dict,
     results.write_json(result, out, digits=4)
     Path(out).with_suffix(".md").write_text(markdown(result))
     side = Path(out).with_suffix(".pt")
-    partial = side.with_name(side.name + ".partial")
-    torch.save(dict(sorted(pictures.items(), key=lambda kv: int(kv[0]))), partial)
-    partial.replace(side)
+    save_file(dict(sorted(pictures.items(), key=lambda kv: int(kv[0]))), side)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,8 +76,9 @@ def depths_path(out: str | Path) -> Path:
 
 
 def write(result: dict, depths: dict, out: str | Path | None,
-          markdown_out: str | Path | None = None, table: "Table | None" = None) -> None:
-    """Write a results file and its depth sidecar (and, given ``table``, its markdown).
+          markdown_out: str | Path | None = None, table: "Table | None" = None) -> dict:
+    """Write a results file and its depth sidecar (and, given ``table``, its markdown);
+    return ``result``.
 
     Both files are written aside first and then renamed over the old ones, the depths
     first: a run killed while writing leaves a JSON file whose every entry has its depth map
@@ -98,6 +99,7 @@ def write(result: dict, depths: dict, out: str | Path | None,
                              "what): pass table=")
         Path(markdown_out).parent.mkdir(parents=True, exist_ok=True)
         Path(markdown_out).write_text(markdown(result, table))
+    return result
 
 
 def write_json(result: dict, out: str | Path, digits: int | None = None) -> Path:
@@ -151,15 +153,16 @@ def remove(out: str | Path) -> None:
 
 
 def read(out: str | Path) -> tuple[dict, dict]:
-    """A results file and its depth sidecar (empty when there is none), as :func:`write`
-    left them."""
+    """A results file and its depth sidecar (empty when there is none), as written."""
     out = Path(out)
     if not out.exists():
-        raise FileNotFoundError(f"{out} does not exist: give the results file (.json) that a "
-                                "benchmark run wrote")
-    depths = (torch.load(depths_path(out), weights_only=True) if depths_path(out).exists()
-              else {})
-    return json.loads(out.read_text()), depths
+        raise FileNotFoundError(f"{out} does not exist: give a benchmark's results file (.json)")
+    result = json.loads(out.read_text())
+    if not {"rows", "images", "meta"} <= set(result):
+        raise ValueError(f"{out} is not a benchmark results file (rows, images, meta): give "
+                         "one that python -m g2s_lite.benchmark wrote")
+    return result, (torch.load(depths_path(out), weights_only=True)
+                    if depths_path(out).exists() else {})
 
 
 #: The committed results a chapter reads, shipped inside the package (``g2s_lite/data/results``
@@ -548,8 +551,7 @@ def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m g2s_lite.results",
                      description="Edit a benchmark results file: merge a file made alongside, "
-                     "drop rows to run again, rename a row, add a note, or write its markdown "
-                     "table.")
+                     "drop rows to run again, rename a row, add a note, or write its table.")
     parser.add_argument("--table", default="g2s_lite.benchmark:TABLE", metavar="MODULE:NAME",
                         help="the rows' Table (default: %(default)s)")
     sub = parser.add_subparsers(dest="edit", required=True, parser_class=_Parser)
@@ -581,13 +583,11 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("markdown", help="print (or --out: write) the markdown table")
     w.add_argument("out", metavar="OUT.json", help="the results file")
     w.add_argument("--out", dest="markdown", type=Path, default=None, metavar="FILE.md")
-    w.set_defaults(run=lambda a, t: read(a.out)[0])
+    w.set_defaults(run=lambda a, t: write(read(a.out)[0], {}, None, a.markdown, t))
     args = parser.parse_args(argv)
     try:
         table = load_table(args.table)
         result = args.run(args, table)
-        if args.edit == "markdown":  # the file as it is, its table written where asked
-            write(result, {}, None, args.markdown, table)
     except (ValueError, FileNotFoundError) as error:  # a file or a share that does not fit
         _fail(str(error))
     print(markdown(result, table))

@@ -72,6 +72,9 @@ def test_write_then_read_round_trip_and_an_interrupted_write_keeps_the_old_files
     assert again == result and again_depths.keys() == depths.keys()  # the old pair, whole
     with pytest.raises(FileNotFoundError, match="does not exist"):
         results.read(tmp_path / "none.json")
+    (tmp_path / "other.json").write_text(json.dumps({"meta": {}, "faces": {}}))
+    with pytest.raises(ValueError, match="not a benchmark results file"):
+        results.read(tmp_path / "other.json")  # e.g. a chain file
 
 
 def test_rows_average_each_method_over_the_faces_that_hold_it():
