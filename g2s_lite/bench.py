@@ -578,7 +578,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run = {"render": _render, "reconstruct": _reconstruct, "batch": _batch,
            "profile": _profile, "estimate": _estimate}[args.what]
-    run(args, command_text(prog, argv))
+    try:
+        run(args, command_text(prog, argv))
+    except (ValueError, FileNotFoundError) as error:  # bad input: one line, exit code 2
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

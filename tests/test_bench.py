@@ -100,3 +100,13 @@ def test_the_readme_s_gpu_estimate_is_the_one_bench_makes_from_the_committed_tim
     # a faster GPU is not expected to be slower, a slower one not faster
     assert bench.expected_seconds(60.0, "T4", "H200") == (60.0, 60.0)
     assert low == timings["runs"][0]["seconds"]["total"] and high > 10 * low
+
+
+def test_estimate_without_the_run_it_needs_is_one_error_line(tmp_path, capsys):
+    timings = tmp_path / "t.json"
+    timings.write_text(json.dumps({"runs": [{"preset": "face128", "quick": True}]}))
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["estimate", "--timings", str(timings)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1
+    assert err[0].startswith("error: the timings file holds no full face128 run")
