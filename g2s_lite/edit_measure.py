@@ -7,7 +7,7 @@ is compared with it here:
 1. **the kept faces** — the SynFace benchmark's test faces, reconstructed once as its
    ``g2s_sym`` row does and kept (:func:`reconstruct_test_faces`; resumable);
 2. **who the face is** — an identity reader trained on other SynFaces under wide views and
-   lights (:func:`train_identity_reader`, :func:`identity_distance`);
+   lights (:mod:`~g2s_lite.identity`);
 3. **a latent baseline** — InterFaceGAN-style directions in W (:class:`LatentDirections`);
 4. **every edit of one face** against the truth (:func:`edits_of_face`), and why it may miss
    (:func:`diagnose`);
@@ -20,7 +20,6 @@ is compared with it here:
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -28,11 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .edit import canonical_light, edit_light, edit_view, gan_route, mesh_route
 from .render import Renderer, light_direction, rotation_matrix
+from .identity import (READABLE_R2, READER_POOL, READER_STEPS, identity_distance,
+                       identity_names, identity_readable, identity_vector,
+                       train_identity_reader)
+from .runtime import SOLO, World, joined
 
 #: The yaws and pitches (degrees) and the new light directions (dx, dy in the image's frame)
 #: the measurement edits every test face with.
@@ -42,17 +44,9 @@ EDIT_LIGHTS = ((-0.7, 0.3), (0.7, 0.3), (0.0, 0.7), (-0.4, -0.25), (0.8, -0.2))
 #: What is compared with the truth: the two routes, the mesh route with the edits about the
 #: reconstruction's own axes (``axes="own"``), and the baselines (:func:`measure`).
 METHODS = ("input", "reconstruction", "mesh", "mesh_own_frame", "gan", "prior", "latent")
-#: The face parameters that say who a face is (not where it sits or what is behind it).
-IDENTITY = ("half_width", "half_height", "head_relief", "eye_x", "eye_y", "eye_socket",
-            "brow_ridge", "nose_tip_y", "nose_width", "nose_height", "cheek", "mouth_y",
-            "lips", "chin", "hairline", "skin", "hair")
-#: SynFaces seed of the identity reader's training faces (no test face, no GAN face).
-IDENTITY_SEED = 7070
-#: Views the identity reader learns under: wider than the world's, to reach edited views.
-IDENTITY_VIEWS_DEG = (25.0, 80.0)  # pitch, yaw
-#: Training of the identity reader and of the pose/light reader of the latent baseline
-#: (steps, and distinct training faces; quick mode: steps ÷ 10 and :data:`QUICK_POOL` faces).
-READER_STEPS, READER_POOL, QUICK_POOL = 2000, 3072, 256
+#: Training of the pose/light reader of the latent baseline (with the identity reader's
+#: steps and pool, :mod:`~g2s_lite.identity`; quick mode: steps ÷ 10, :data:`QUICK_POOL` faces).
+QUICK_POOL = 256
 #: GAN samples the latent directions are fitted on.
 DIRECTION_SAMPLES = 4000
 
@@ -80,129 +74,45 @@ def _test_faces(preset: str, quick: bool, n: int):
 
 def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface64",
                            first: int = 0, quick: bool = False, progress: bool = False,
-                           log=print, downloads: bool = False) -> None:
+                           log=print, downloads: bool = False, pretrained=None,
+                           world: World = SOLO) -> None:
     """Reconstruct test faces ``first … n−1`` of the SynFace benchmark exactly as its
-    ``g2s_sym`` row does (same w, seed and perceptual loss: ``downloads`` as there), keeping each in
-    :func:`kept_path`; faces already kept are skipped (resumable)."""
+    ``g2s_sym`` row does (same w, seed and perceptual loss: ``downloads`` as there) — or, from
+    a ``pretrained`` file (:meth:`~g2s_lite.pretrain.Pretrained.save`), as its ``g2s_joint``
+    row does — keeping each in :func:`kept_path` with the ``protocol`` in its meta; faces
+    already kept are skipped (resumable), and under torchrun each process takes its share."""
     from .benchmark import BENCHMARK_SEED
     from .export import save_factors
     from .invert import FramedGAN, project
     from .losses import PerceptualLoss
     from .method import reconstruct
+    from .pretrain import Pretrained
 
     the_preset, G, D, faces = _test_faces(preset, quick, n)
     perceptual = PerceptualLoss("auto", downloads=downloads)
-    for i in range(first, n):
-        path = kept_path(keep_dir, i)
-        if path.exists():
-            continue
+    made = None if pretrained is None else Pretrained.load(pretrained, G)
+    protocol = "fresh" if made is None else f"pretrained ({Path(pretrained).name})"
+    for i in world.share([i for i in range(first, n) if not kept_path(keep_dir, i).exists()]):
         t0 = time.perf_counter()
         image = faces["image"][i:i + 1]
         w, _ = project(image, FramedGAN(G, the_preset.gan_crop), D, the_preset.project,
                        progress=False)
+        start = {} if made is None else {"nets": made.starting_nets(the_preset, i),
+                                         "encoder": made.encoder}
         rec = reconstruct(image, G, D, w=w, preset=the_preset, progress=progress, seed=i,
-                          perceptual=perceptual)
-        save_factors(rec, path, index=i, seed=BENCHMARK_SEED, preset=the_preset.name)
-        log(f"face {i}: kept in {path} after {time.perf_counter() - t0:.0f} s "
-            f"(view {[round(v, 3) for v in rec.view[0].tolist()[:3]]}, "
+                          perceptual=perceptual, **start)
+        save_factors(rec, kept_path(keep_dir, i), index=i, seed=BENCHMARK_SEED,
+                     preset=the_preset.name, protocol=protocol)
+        log(f"face {i}: kept in {kept_path(keep_dir, i)} after {time.perf_counter() - t0:.0f}"
+            f" s (view {[round(v, 3) for v in rec.view[0].tolist()[:3]]}, "
             f"true {[round(v, 3) for v in faces['view'][i].tolist()[:3]]})")
 
 
-
-# ----------------------------------------------------------------------------- 2. who the face is
-def identity_vector(p) -> Tensor:
-    """A face's :data:`IDENTITY` parameters as one vector (colours take three entries)."""
-    values = []
-    for name in IDENTITY:
-        v = getattr(p, name)
-        values += list(v) if isinstance(v, tuple) else [float(v)]
-    return torch.tensor(values, dtype=torch.float32)
-
-
-def _identity_names() -> list[str]:
-    """The names of :func:`identity_vector`'s entries."""
-    return [f"{name}_{c}" if name in ("skin", "hair") else name
-            for name in IDENTITY for c in (("r", "g", "b") if name in ("skin", "hair") else ("",))]
-
-
-def _identity_faces(n: int, seed: int, size: int) -> tuple[Tensor, Tensor]:
-    """``n`` SynFaces under wide random views and the world's lights, masked to the head
-    (grey elsewhere), with their identity vectors."""
-    from .paper import SYNFACE_LIGHTS, ViewRanges
-    from .pseudo import sample_lights, sample_views
-    from .synth import SYNFACE_BASE_LIGHT, SynFaces, face_params
-
-    world = SynFaces(size)
-    gen = torch.Generator().manual_seed(seed)
-    images, ids = [], []
-    for start in range(0, n, 128):
-        params = [face_params(seed, i) for i in range(start, min(n, start + 128))]
-        views = sample_views(len(params), ViewRanges(*IDENTITY_VIEWS_DEG, 5.0, 0.006, 0.006),
-                             gen)
-        lights = sample_lights(len(params), SYNFACE_BASE_LIGHT, SYNFACE_LIGHTS, gen)
-        depth, albedo, mask = world.canonical(params)
-        out = world.render(depth, albedo, lights, views, mask)
-        images.append(out["image"] * out["mask"])
-        ids += [identity_vector(p) for p in params]
-    return torch.cat(images), torch.stack(ids)
-
-
-def train_identity_reader(steps: int = READER_STEPS, pool: int = READER_POOL, size: int = 64,
-                          seed: int = IDENTITY_SEED, batch: int = 32):
-    """A :class:`~g2s_lite.pose_regressor.PoseLightRegressor`-shaped CNN that reads a face's
-    :data:`IDENTITY` parameters from its head alone (``image·mask``), trained on faces
-    under wide views and random lights so that what it reads does not move with them."""
-    from .pose_regressor import PoseLightRegressor
-    from .runtime import seeded
-
-    images, ids = _identity_faces(pool, seed, size)
-    with seeded(seed):
-        reader = PoseLightRegressor(outputs=ids.shape[1])
-    reader.target_mean.copy_(ids.mean(0))
-    reader.target_std.copy_(ids.std(0).clamp(min=1e-6))
-    opt = torch.optim.Adam(reader.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    gen = torch.Generator().manual_seed(seed)
-    reader.train()
-    for _ in range(steps):
-        idx = torch.randint(0, pool, (batch,), generator=gen)
-        target = (ids[idx] - reader.target_mean) / reader.target_std
-        loss = F.mse_loss(reader.standardised(images[idx]), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return reader.eval()
-
-
-#: A parameter counts towards the identity distance when the reader explains at least this
-#: share of its variance on held-out faces (R²): the colours and the head's proportions
-#: are read well at 64 pixels, the millimetre-scale relief of nose, lips and brows is not.
-READABLE_R2 = 0.2
-
-
-def identity_readable(reader, n: int = 384, seed: int = IDENTITY_SEED + 1,
-                      size: int = 64) -> Tensor:
-    """The reader's R² for each identity entry on ``n`` held-out faces (other seed): ``D``."""
-    images, ids = _identity_faces(n, seed, size)
-    with torch.no_grad():
-        read = reader(images)
-    return 1 - (read - ids).pow(2).mean(0) / ids.var(0).clamp(min=1e-12)
-
-
-def identity_distance(reader, images: Tensor, mask: Tensor, truth: Tensor,
-                      readable: Tensor | None = None) -> Tensor:
-    """RMS distance, in the training faces' standard deviations, between the identity the
-    reader sees in ``images·mask`` (``B×3×S×S``, ``B×1×S×S``) and ``truth`` (``D`` or
-    ``B×D`` identity vectors), over the ``readable`` entries (``D`` booleans; all by
-    default): ``B``."""
-    with torch.no_grad():
-        read = reader.standardised(images * mask)
-    target = (truth - reader.target_mean) / reader.target_std
-    gap = (read - target).pow(2)
-    if readable is not None:
-        gap = gap[..., readable]
-    return gap.mean(-1).sqrt()
+def kept_protocol(path: str | Path) -> str:
+    """How the face kept in ``path`` was reconstructed: ``"fresh"`` or ``"pretrained
+    (FILE)"`` (faces kept before the protocol was recorded: fresh)."""
+    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    return meta.get("protocol", "fresh")
 
 
 # ----------------------------------------------------------------------------- 3. latent edits
@@ -408,7 +318,8 @@ def markdown(result: dict) -> str:
     s, meta = result["summary"], result["meta"]
     n = len(result["images"])
     lines = [f"# 3D-aware editing against the true face ({n} test faces, seed {meta['seed']}, "
-             f"preset {meta['preset']})", "",
+             f"preset {meta['preset']}; reconstructions from {meta.get('protocol', 'fresh')} "
+             "nets)", "",
              "Errors on the true edited face's mask (images in [−1, 1]); identity: RMS "
              "distance, in standard deviations, between the face parameters an identity "
              "reader sees and the true ones (its own error on the true edited face: "
@@ -511,6 +422,11 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     from .synth import face_params
 
     t0 = time.perf_counter()
+    kept = [i for i in range(n) if kept_path(keep_dir, i).exists()]
+    protocols = sorted({kept_protocol(kept_path(keep_dir, i)) for i in kept})
+    if len(protocols) > 1:
+        raise ValueError(f"the faces in {keep_dir} were reconstructed in different ways "
+                         f"({', '.join(protocols)}): keep each protocol in its own --keep folder")
     the_preset, G, _, faces = _test_faces(preset, quick, n)
     size = the_preset.image_size
     reader, directions, r2 = _readers(G, Path(keep_dir), size, quick)
@@ -523,10 +439,8 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     prior = starting_prior(the_preset)
     images = {}
     reconstruct_seconds = 0.0
-    for i in range(n):
+    for i in kept:
         path = kept_path(keep_dir, i)
-        if not path.exists():
-            continue
         rec = load_reconstruction(path, G, the_preset)
         reconstruct_seconds += rec.timings.get("total", 0.0)
         truth_ids = identity_vector(face_params(BENCHMARK_SEED, i))
@@ -539,10 +453,11 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
         log(f"face {i} measured")
     meta = {"command": command or "g2s_lite.edit_measure.measure", "seed": BENCHMARK_SEED,
             "n_images": n, "n_measured": len(images), "preset": the_preset.name, "quick": quick,
+            "protocol": protocols[0] if protocols else "fresh",
             "version": __version__, "torch": torch.__version__, "lpips": lpips_said,
             "edits": {"yaws": EDIT_YAWS, "pitches": EDIT_PITCHES, "lights": EDIT_LIGHTS},
-            "identity_r2": dict(zip(_identity_names(), r2.tolist())),
-            "identity_readable": [n for n, ok in zip(_identity_names(), readable) if ok],
+            "identity_r2": dict(zip(identity_names(), r2.tolist())),
+            "identity_readable": [n for n, ok in zip(identity_names(), readable) if ok],
             "wall_seconds": time.perf_counter() - t0,
             "reconstruct_seconds": reconstruct_seconds}
     result = {"summary": summarise(images), "meta": meta, "images": images}
@@ -554,25 +469,29 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import results
     from .runtime import downloads_allowed
 
-    parser = argparse.ArgumentParser(
-        prog="python -m g2s_lite.edit_measure",
-        description="Chapter 8's measurement: reconstruct the SynFace benchmark's test faces "
-                    "once and keep them (keep), then compare every edit with the true edited "
-                    "face (measure).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True)
+    parser = results.command_parser(
+        "python -m g2s_lite.edit_measure",
+        "Chapter 8's measurement: reconstruct the SynFace benchmark's test faces once and keep "
+        "them (keep), then compare every edit with the true edited face (measure).")
+    sub = parser.add_subparsers(dest="what", required=True, parser_class=type(parser))
     k = sub.add_parser("keep", help="reconstruct test faces and keep them (resumable)")
     m = sub.add_parser("measure", help="compare the kept faces' edits with the truth")
     for p in (k, m):
-        p.add_argument("--n", type=int, default=20, help="test faces 0 … n−1")
+        p.add_argument("--faces", "--n", dest="n", type=int, default=20,
+                       help="test faces 0 … n−1 (--faces under torchrun, whose own options "
+                       "start with --n)")
         p.add_argument("--keep", type=Path, required=True,
                        help="folder of the kept reconstructions (face_NNN.pt)")
         p.add_argument("--preset", default="synface64", help="GAN2Shape preset")
         p.add_argument("--quick", action="store_true", help="quick schedules (a preview)")
         p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     k.add_argument("--first", type=int, default=0, help="start at this test face")
+    k.add_argument("--pretrained", type=Path, default=None, metavar="FILE.pt",
+                   help="start every face from these pretrained nets (the paper's protocol, "
+                   "as the benchmark's g2s_joint row; default: fresh nets)")
     m.add_argument("--out", type=Path, required=True, help="results JSON")
     m.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     args = parser.parse_args(argv)
@@ -580,14 +499,21 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     say = lambda s: print(s, flush=True)  # noqa: E731
     if args.what == "keep":
-        reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick, log=say,
-                               downloads=downloads_allowed())
-    else:
-        command = ("python -m g2s_lite.edit_measure "
-                   + " ".join(sys.argv[1:] if argv is None else argv))
+        if args.pretrained is not None and not args.pretrained.exists():
+            parser.error(f"no pretrained file {args.pretrained}: make one with python -m "
+                         "g2s_lite.pretrain, or leave out --pretrained for fresh nets")
+        with joined() as world:
+            reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick,
+                                   log=say, downloads=downloads_allowed(),
+                                   pretrained=args.pretrained, world=world)
+        return 0
+    command = "python -m g2s_lite.edit_measure " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
         result = measure(args.keep, args.out, args.n, args.markdown, args.preset, args.quick,
                          command, log=say, downloads=downloads_allowed())
-        print(markdown(result))
+    except ValueError as error:
+        parser.error(str(error))
+    print(markdown(result))
     return 0
 
 

@@ -165,12 +165,12 @@ def read(out: str | Path) -> tuple[dict, dict]:
                     if depths_path(out).exists() else {})
 
 
-#: The committed results a chapter reads, shipped inside the package (``g2s_lite/data/results``
-#: is a link to the repository's ``results/``), so a chapter opened alone, on Colab, finds them.
+#: The results the chapters read, shipped in the package (data/results → results/) for Colab.
 COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface64_joint.md",
              "synface64_joint.depths.pt", "synface64_pretrained_joint.pt", "synface64.depths.pt",
-             "edit_synface64.json", "edit_synface64.md", "timings_gpu.json",
-             *(f"chain_synface64{r}.{k}" for r in ("", "_joint") for k in ("json", "md", "pt")))
+             "timings_gpu.json", *(f"{kind}_synface64{r}.{k}" for kind in ("edit", "chain")
+                                   for r in ("", "_joint") for k in ("json", "md", "pt")
+                                   if (kind, k) != ("edit", "pt")))
 
 
 def committed(name: str) -> Path:

@@ -141,3 +141,43 @@ def test_lpips_says_why_it_was_not_measured(monkeypatch):
     monkeypatch.setattr(losses, "PerceptualLoss", Loaded)
     net, said = edit_measure.lpips_net()
     assert net is _l1_as_lpips and said.startswith("measured with LPIPS-VGG")
+
+
+def test_keep_from_pretrained_nets_is_the_joint_row_and_measure_refuses_a_mixed_folder(
+        tmp_path, monkeypatch, capsys, one_thread):
+    """A face kept from a pretrained file is the benchmark's g2s_joint reconstruction of it
+    (same depth to the last bit) and says so in its meta; faces kept in different ways in one
+    folder are refused by measure (one line, exit code 2)."""
+    from conftest import tiny_preset
+    from g2s_lite import benchmark as bm
+    from g2s_lite import paper, results
+    from g2s_lite.export import load_reconstruction
+    from g2s_lite.pretrain import main as pretrain_main
+
+    monkeypatch.setitem(paper.PRESETS, "synface64", tiny_preset())
+    path = tmp_path / "joint.pt"
+    assert pretrain_main(["--out", str(path), "--images", "1", "--rounds", "1", "--step1", "2",
+                          "--step2", "2", "--collect", "1", "--step3", "2", "--no-quick"]) == 0
+    keep = tmp_path / "keep"
+    assert edit_measure.main(["keep", "--faces", "1", "--keep", str(keep), "--pretrained",
+                              str(path)]) == 0
+    assert edit_measure.kept_protocol(edit_measure.kept_path(keep, 0)) == "pretrained (joint.pt)"
+    out = tmp_path / "b.json"
+    bm.run(1, out=out, methods=["g2s_joint"], progress=False, pretrained=path,
+           preset=tiny_preset())
+    row = torch.load(results.depths_path(out))["0"]["g2s_joint"].float()  # depth − 1, f16
+    kept = (load_reconstruction(edit_measure.kept_path(keep, 0)).depth[0] - 1).half().float()
+    on = row.isfinite()
+    assert on.float().mean() > 0.3 and torch.equal(row[on], kept[on])
+    # a face kept before the protocol was recorded (fresh) beside it: a table of what?
+    blob = torch.load(edit_measure.kept_path(keep, 0), weights_only=True)
+    del blob["meta"]["protocol"]
+    torch.save(blob, edit_measure.kept_path(keep, 1))
+    assert edit_measure.kept_protocol(edit_measure.kept_path(keep, 1)) == "fresh"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        edit_measure.main(["measure", "--faces", "2", "--keep", str(keep), "--out",
+                           str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "different ways" in err
+    assert not (tmp_path / "r.json").exists()

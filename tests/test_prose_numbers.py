@@ -16,7 +16,8 @@ from g2s_lite import paper, results
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ("07_benchmark", "08_editing", "10_landscape")
-FILES = ("synface64.json", "synface64_joint.json", "edit_synface64.json", "timings_gpu.json")
+FILES = ("synface64.json", "synface64_joint.json", "edit_synface64.json", "edit_synface64_joint.json",
+         "timings_gpu.json")
 NUMBER = re.compile(r"(?<![\w.])[-−+]?(\d+\.\d+)")
 
 

@@ -115,7 +115,7 @@ def _closest(p: dict, results: str | Path | None = None) -> str:
     """The method of the results file nearest the truly edited face in the group's mean of
     the measure (default: the committed results)."""
     from ..results import committed
-    path = committed("edit_synface64.json") if results is None else Path(results)
+    path = committed("edit_synface64_joint.json") if results is None else Path(results)
     summary = json.loads(path.read_text())["summary"][p["group"]]
     scores = {m: row[p["measure"]] for m, row in summary.items()
               if isinstance(row, dict) and p["measure"] in row}
@@ -155,7 +155,7 @@ EXERCISES = {
              "valid_mask(warp_depth(rec.depth_canon, edit_view(rec.view, {yaw})))"),
     "8.4": Exercise(
         params=_closest_params,
-        statement="in the committed results (results.committed('edit_synface64.json')), "
+        statement="in the committed results (results.committed('edit_synface64_joint.json')), "
                   "group {group}: give the method closest to the truly edited face by "
                   "{measure}.",
         expected=_closest, judge=_judge_closest),
