@@ -126,7 +126,7 @@ def optimised_latents(G: Generator | FramedGAN, D: Discriminator | None, w: Tens
     instead of encoded by E: what G can show of the asked turn, E aside. Returns the
     projected samples ``G(w + Δwᵢ)`` ``B×3×S×S``."""
     gan = framed(G)
-    config = preset.step2[stage]
+    config = preset.for_stage(stage)[1]  # stage 0 has its own schedule, later stages share one
     offset = torch.zeros(len(pseudo), gan.G.style_dim, device=pseudo.device,
                          requires_grad=True)
     opt = torch.optim.Adam([offset], lr=lr)

@@ -63,6 +63,24 @@ def test_a_face_s_links_on_a_tiny_preset(gan, one_thread):
     assert kept["pseudo"].dtype == torch.uint8 and kept["pseudo"].shape == (4, 3, 64, 64)
 
 
+def test_more_stages_than_the_preset_has_schedules(gan, one_thread):
+    """Four stages of a preset with a first-stage and a later-stage schedule (as ``--stages
+    4`` runs synface64): every stage is measured, the optimised latents on the last, with the
+    later stages' step 2."""
+    from dataclasses import replace
+
+    G, D = gan
+    preset = tiny_preset()
+    preset = replace(preset, stages=4, flip=preset.flip + (preset.flip[-1],) * 4)
+    assert len(preset.step2) < preset.stages
+    faces = SynFaces(64).sample(1, seed=chain.TUNING_SEED)
+    entry = chain.face_chain(faces, 0, G, D, preset, PoseLightRegressor().eval(), {},
+                             latent_steps=2)
+    assert set(entry["relief"]) == {"prior", "stage1", "stage2", "stage3", "stage4"}
+    assert "optimised" in entry["stage4"] and "optimised" not in entry["stage3"]
+    assert all(math.isfinite(v) for part in entry["stage4"].values() for v in part.values())
+
+
 def test_a_stopped_run_resumes_and_another_run_is_refused(tmp_path, gan, one_thread,
                                                           monkeypatch):
     out = tmp_path / "chain.json"
