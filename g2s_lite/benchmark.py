@@ -13,7 +13,8 @@ every method and compared with their ground truth in the image's own view:
 * ``unsup3d_sym`` / ``unsup3d_nosym``: Unsup3d (:mod:`~g2s_lite.unsup3d`), trained beforehand
   on a collection of other SynFaces with and without the symmetry assumption, feed-forward
   (its shipped weights, or those in ``--unsup3d-dir``);
-* ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term;
+* ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term; ``g2s_stages4``:
+  with it, for four stages (the paper's per-image schedule when it starts from fresh nets);
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
 * ``g2s_joint``: the method (with the mirror term) with A, V, L and the encoder E started
   from nets pretrained *jointly* on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
@@ -208,14 +209,15 @@ def unsup3d_row(method: str) -> Row:
 
 def gan2shape_row(variant: str = "g2s_sym", pretrained: bool = False) -> Row:
     """A GAN2Shape row: the method as ``variant`` (a fresh-net row's name) runs it — the
-    preset's schedule (``g2s_nosym``: without the mirror term) from the preset's prior (a
-    :data:`PRIOR_ABLATIONS` name: from that prior) — with fresh nets, or with ``pretrained``
-    A, V, L and E (D fresh at the prior all the same). Every face is seeded with its index."""
+    preset's schedule (``g2s_nosym``: without the mirror term; ``g2s_stages4``: for four
+    stages) from the preset's prior (a :data:`PRIOR_ABLATIONS` name: from that prior) — with
+    fresh nets, or with ``pretrained`` A, V, L and E (D fresh at the prior all the same).
+    Every face is seeded with its index."""
     def predict(i: int, shared: "Shared") -> Prediction:
         from .method import reconstruct
 
-        preset = (replace(shared.preset, flip=(False,)) if variant == "g2s_nosym"
-                  else shared.preset)
+        preset = {"g2s_nosym": replace(shared.preset, flip=(False,)),
+                  "g2s_stages4": shared.preset.with_stages(4)}.get(variant, shared.preset)
         prior = shared.prior(variant) if variant in PRIOR_ABLATIONS else None
         if pretrained:  # D fresh at the prior, A, V, L and E pretrained
             start = dict(nets=shared.pretrained.starting_nets(preset, i, prior),
@@ -238,7 +240,7 @@ ROWS: dict[str, Row] = {
     "ellipsoid_prior": constant_row(lambda shared: shared.ellipsoid),  # the method's own start
     "supervised": Row(_supervised, needs=("supervised",)),
     **{m: unsup3d_row(m) for m in UNSUP3D_METHODS},
-    **{m: gan2shape_row(m) for m in ("g2s_sym", "g2s_nosym", *PRIOR_ABLATIONS)},
+    **{m: gan2shape_row(m) for m in ("g2s_sym", "g2s_stages4", "g2s_nosym", *PRIOR_ABLATIONS)},
     **{m: gan2shape_row(pretrained=True) for m in PRETRAINED_STARTS},
     **{m: gan2shape_row(fresh, pretrained=True) for m, fresh in PRETRAINED_ABLATIONS.items()},
 }

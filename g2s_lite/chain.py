@@ -317,10 +317,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         raise ValueError(f"the chain is measured on SynFaces with the synface64 GAN: preset "
                          f"{preset!r} is not a 64-px synthetic-face preset; use synface64")
     if stages is not None:
-        if stages < 1:
-            raise ValueError(f"stages must be at least 1, got {stages}")
-        the_preset = replace(the_preset, stages=stages,
-                             flip=the_preset.flip + (the_preset.flip[-1],) * stages)
+        the_preset = the_preset.with_stages(stages)
     if view_lr is not None:
         the_preset = replace(the_preset, step3=tuple(replace(c, view_lr=view_lr)
                                                      for c in the_preset.step3))
