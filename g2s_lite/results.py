@@ -170,7 +170,8 @@ COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface6
              "synface64_joint.depths.pt", "synface64_pretrained_joint.pt", "synface64.depths.pt",
              "timings_gpu.json", *(f"{kind}_synface64{r}.{k}" for kind in ("edit", "chain")
                                    for r in ("", "_joint") for k in ("json", "md", "pt")
-                                   if (kind, k) != ("edit", "pt")))
+                                   if (kind, k) != ("edit", "pt")),
+             "chain_synface64_stages4.json", "chain_synface64_stages4.md")
 
 
 def committed(name: str) -> Path:
