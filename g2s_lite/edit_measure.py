@@ -88,10 +88,15 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
     from .method import reconstruct
     from .pretrain import Pretrained
 
+    protocol = "fresh" if pretrained is None else f"pretrained ({Path(pretrained).name})"
+    for other in sorted(Path(keep_dir).glob("face_*.pt")):  # before minutes of work, not after
+        if kept_protocol(other) != protocol:
+            raise ValueError(f"{keep_dir} holds faces reconstructed from "
+                             f"{kept_protocol(other)} nets ({other.name}), not {protocol}: keep "
+                             "each protocol in its own --keep folder")
     the_preset, G, D, faces = _test_faces(preset, quick, n)
     perceptual = PerceptualLoss("auto", downloads=downloads)
     made = None if pretrained is None else Pretrained.load(pretrained, G)
-    protocol = "fresh" if made is None else f"pretrained ({Path(pretrained).name})"
     for i in world.share([i for i in range(first, n) if not kept_path(keep_dir, i).exists()]):
         t0 = time.perf_counter()
         image = faces["image"][i:i + 1]
@@ -502,10 +507,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.pretrained is not None and not args.pretrained.exists():
             parser.error(f"no pretrained file {args.pretrained}: make one with python -m "
                          "g2s_lite.pretrain, or leave out --pretrained for fresh nets")
-        with joined() as world:
-            reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick,
-                                   log=say, downloads=downloads_allowed(),
-                                   pretrained=args.pretrained, world=world)
+        try:
+            with joined() as world:
+                reconstruct_test_faces(args.n, args.keep, args.preset, args.first, args.quick,
+                                       log=say, downloads=downloads_allowed(),
+                                       pretrained=args.pretrained, world=world)
+        except ValueError as error:
+            parser.error(str(error))
         return 0
     command = "python -m g2s_lite.edit_measure " + " ".join(sys.argv[1:] if argv is None else argv)
     try:

@@ -147,7 +147,7 @@ def test_keep_from_pretrained_nets_is_the_joint_row_and_measure_refuses_a_mixed_
         tmp_path, monkeypatch, capsys, one_thread):
     """A face kept from a pretrained file is the benchmark's g2s_joint reconstruction of it
     (same depth to the last bit) and says so in its meta; faces kept in different ways in one
-    folder are refused by measure (one line, exit code 2)."""
+    folder are refused by keep and by measure (one line, exit code 2)."""
     from conftest import tiny_preset
     from g2s_lite import benchmark as bm
     from g2s_lite import paper, results
@@ -169,6 +169,13 @@ def test_keep_from_pretrained_nets_is_the_joint_row_and_measure_refuses_a_mixed_
     kept = (load_reconstruction(edit_measure.kept_path(keep, 0)).depth[0] - 1).half().float()
     on = row.isfinite()
     assert on.float().mean() > 0.3 and torch.equal(row[on], kept[on])
+    # fresh faces into that folder: refused before any work (one line, exit code 2)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        edit_measure.main(["keep", "--faces", "2", "--keep", str(keep)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "own --keep folder" in err
+    assert not edit_measure.kept_path(keep, 1).exists()
     # a face kept before the protocol was recorded (fresh) beside it: a table of what?
     blob = torch.load(edit_measure.kept_path(keep, 0), weights_only=True)
     del blob["meta"]["protocol"]
