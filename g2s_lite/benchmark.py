@@ -97,6 +97,9 @@ PRIOR_ABLATIONS = {
     "g2s_prior_weak": ("weak", lambda s: {}),
     "g2s_prior_flat": ("flat", lambda s: {}),
 }
+#: The fresh-net rows that change the preset's schedule: row → the change.
+SCHEDULE_VARIANTS = {"g2s_nosym": lambda p: replace(p, flip=(False,)),  # no mirror term
+                     "g2s_stages4": lambda p: p.with_stages(4)}  # the paper's fresh-net stages
 #: The ablations again from the pretrained start (Table 2 as the paper ran it: its
 #: synthetic-face runs start from pretrained nets): ``g2s_pretrained_`` + the fresh-net key
 #: without ``g2s_`` → that fresh-net key.
@@ -209,15 +212,14 @@ def unsup3d_row(method: str) -> Row:
 
 def gan2shape_row(variant: str = "g2s_sym", pretrained: bool = False) -> Row:
     """A GAN2Shape row: the method as ``variant`` (a fresh-net row's name) runs it — the
-    preset's schedule (``g2s_nosym``: without the mirror term; ``g2s_stages4``: for four
-    stages) from the preset's prior (a :data:`PRIOR_ABLATIONS` name: from that prior) — with
-    fresh nets, or with ``pretrained`` A, V, L and E (D fresh at the prior all the same).
-    Every face is seeded with its index."""
+    preset's schedule (a :data:`SCHEDULE_VARIANTS` name: so changed) from the preset's prior
+    (a :data:`PRIOR_ABLATIONS` name: from that prior) — with fresh nets, or with
+    ``pretrained`` A, V, L and E (D fresh at the prior all the same). Every face is seeded
+    with its index."""
     def predict(i: int, shared: "Shared") -> Prediction:
         from .method import reconstruct
 
-        preset = {"g2s_nosym": replace(shared.preset, flip=(False,)),
-                  "g2s_stages4": shared.preset.with_stages(4)}.get(variant, shared.preset)
+        preset = SCHEDULE_VARIANTS.get(variant, lambda p: p)(shared.preset)
         prior = shared.prior(variant) if variant in PRIOR_ABLATIONS else None
         if pretrained:  # D fresh at the prior, A, V, L and E pretrained
             start = dict(nets=shared.pretrained.starting_nets(preset, i, prior),

@@ -89,11 +89,7 @@ def reconstruct_test_faces(n: int, keep_dir: str | Path, preset: str = "synface6
     from .pretrain import Pretrained
 
     protocol = "fresh" if pretrained is None else f"pretrained ({Path(pretrained).name})"
-    for other in sorted(Path(keep_dir).glob("face_*.pt")):  # before minutes of work, not after
-        if kept_protocol(other) != protocol:
-            raise ValueError(f"{keep_dir} holds faces reconstructed from "
-                             f"{kept_protocol(other)} nets ({other.name}), not {protocol}: keep "
-                             "each protocol in its own --keep folder")
+    folder_protocol(keep_dir, protocol)  # before minutes of work, not after
     the_preset, G, D, faces = _test_faces(preset, quick, n)
     perceptual = PerceptualLoss("auto", downloads=downloads)
     made = None if pretrained is None else Pretrained.load(pretrained, G)
@@ -118,6 +114,19 @@ def kept_protocol(path: str | Path) -> str:
     (FILE)"`` (faces kept before the protocol was recorded: fresh)."""
     meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
     return meta.get("protocol", "fresh")
+
+
+def folder_protocol(keep_dir: str | Path, adding: str | None = None) -> str:
+    """The one protocol of the faces kept in ``keep_dir`` (and of faces ``adding`` to it);
+    a folder of several is refused, since its table would mix them."""
+    found = {} if adding is None else {adding: "the faces to keep"}
+    for path in sorted(Path(keep_dir).glob("face_*.pt")):
+        found.setdefault(kept_protocol(path), path.name)
+    if len(found) > 1:
+        raise ValueError(f"the faces in {keep_dir} would be reconstructed in different ways ("
+                         + ", ".join(f"{p}: {where}" for p, where in found.items())
+                         + "): keep each protocol in its own --keep folder")
+    return next(iter(found), "fresh")
 
 
 # ----------------------------------------------------------------------------- 3. latent edits
@@ -427,11 +436,8 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
     from .synth import face_params
 
     t0 = time.perf_counter()
+    protocol = folder_protocol(keep_dir)  # before the readers are trained
     kept = [i for i in range(n) if kept_path(keep_dir, i).exists()]
-    protocols = sorted({kept_protocol(kept_path(keep_dir, i)) for i in kept})
-    if len(protocols) > 1:
-        raise ValueError(f"the faces in {keep_dir} were reconstructed in different ways "
-                         f"({', '.join(protocols)}): keep each protocol in its own --keep folder")
     the_preset, G, _, faces = _test_faces(preset, quick, n)
     size = the_preset.image_size
     reader, directions, r2 = _readers(G, Path(keep_dir), size, quick)
@@ -458,7 +464,7 @@ def measure(keep_dir: str | Path, out: str | Path, n: int = 20, markdown_out=Non
         log(f"face {i} measured")
     meta = {"command": command or "g2s_lite.edit_measure.measure", "seed": BENCHMARK_SEED,
             "n_images": n, "n_measured": len(images), "preset": the_preset.name, "quick": quick,
-            "protocol": protocols[0] if protocols else "fresh",
+            "protocol": protocol,
             "version": __version__, "torch": torch.__version__, "lpips": lpips_said,
             "edits": {"yaws": EDIT_YAWS, "pitches": EDIT_PITCHES, "lights": EDIT_LIGHTS},
             "identity_r2": dict(zip(identity_names(), r2.tolist())),
