@@ -15,7 +15,11 @@ map through a chain of links, and it is only as strong as its weakest one:
 (d) **step 3**: V must read the projected samples' turn (the slope of V's yaw on the asked
     yaw);
 (e) **the relief**: amplitude and correlation of the log depth against the truth
-    (:func:`~g2s_lite.metrics.relief`), SIDE and MAD, at the prior and after each stage.
+    (:func:`~g2s_lite.metrics.relief`), SIDE and MAD, at the prior and after each stage;
+(f) **step 3 on the truth**, the GAN left out (``--truth``): from the same start, step 1 and
+    then step 3 fed the face *truly* turned and relit in place of the projected samples —
+    what a perfect GAN and encoder would give step 3, so the relief it reaches is step 3's
+    own ceiling at the preset's schedule.
 
 A yaw is read by the package's pose regressor
 (:func:`~g2s_lite.pose_regressor.train_regressor`, trained on SynFaces apart from every
@@ -25,6 +29,7 @@ tuning faces (never the test faces: what the chain shows is used to change the m
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -44,6 +49,7 @@ from .gan_quality import sample_images, variety
 from .pose_regressor import (REGRESSOR_STEPS, PoseLightRegressor, RegressorOutputs,
                              regressor_outputs, synface_images, train_regressor)
 from .prior import starting_prior
+from .pseudo import sample_lights, sample_views
 from .render import Renderer
 from .runtime import SOLO, World, add_run_options, command_text, joined, run_options
 from .synth import SynFaces, render_turned
@@ -161,13 +167,7 @@ def face_chain(faces: dict[str, Tensor], i: int, G: Generator, D: Discriminator 
     t0 = time.perf_counter()
     rec = reconstruct(image, G, D, preset=preset, seed=i, progress=False, **start)
     seconds = time.perf_counter() - t0
-
-    def shape(depth: Tensor, valid: Tensor | None) -> dict[str, float]:
-        errors = depth_errors(depth, gt, gt_mask, renderer, pred_valid=valid)
-        parts = relief(depth, gt, errors["mask"])
-        return {"side": 100 * float(errors["side"]), "mad": float(errors["mad"]),
-                "amplitude": float(parts["amplitude"]), "correlation": float(parts["correlation"])}
-
+    shape = lambda depth, valid: relief_entry(faces, i, depth, valid, renderer)  # noqa: E731
     prior = start.get("prior")
     prior = starting_prior(preset) if prior is None else prior
     kept = {} if kept is None else kept
@@ -194,6 +194,53 @@ def face_chain(faces: dict[str, Tensor], i: int, G: Generator, D: Discriminator 
         out["relief"][f"stage{s + 1}"] = shape(stage.factors.depth, stage.factors.valid)
         kept["depth"][f"stage{s + 1}"] = _map(stage.factors.depth[0], stage.factors.valid[0, 0])
     return out
+
+
+def relief_entry(faces: dict[str, Tensor], i: int, depth: Tensor, valid: Tensor | None,
+                 renderer: Renderer) -> dict[str, float]:
+    """Link (e) for a depth map ``1×S×S`` (valid where ``valid``, ``1×1×S×S``; None: all)
+    against face ``i``'s truth: SIDE ×100 and MAD as the benchmark scores them, and
+    :func:`~g2s_lite.metrics.relief`'s amplitude, correlation and depth along the truth."""
+    gt, gt_mask = faces["depth"][i:i + 1], faces["mask"][i:i + 1]
+    errors = depth_errors(depth, gt, gt_mask, renderer, pred_valid=valid)
+    parts = relief(depth, gt, errors["mask"])
+    return {"side": 100 * float(errors["side"]), "mad": float(errors["mad"]),
+            **{k: float(parts[k]) for k in ("amplitude", "correlation", "along")}}
+
+
+# ----------------------------------------------------------------------------- (f) the truth
+def truth_chain(faces: dict[str, Tensor], i: int, preset: Preset, nets,
+                device: torch.device | str = "cpu") -> dict:
+    """Link (f) on face ``i``, the GAN left out: ``nets`` (the start a reconstruction of the
+    face would take; trained in place) go through step 1 and step 3 of the preset's first
+    stage, step 3 fed the face truly turned and relit (:func:`~g2s_lite.synth.render_turned`)
+    instead of projected samples — as many as step 2 collects, their views and lights drawn
+    as step 2 draws its pseudo samples', seeded with ``i``. Returns the relief
+    (:func:`relief_entry`) of the start (D and V as they begin, in the image's view) and
+    after step 3, and the seconds it took."""
+    from .losses import PerceptualLoss
+    from .method import factors
+    from .refine import step1, step3
+
+    c1, c2, c3 = preset.for_stage(0)
+    renderer, perceptual = Renderer(preset.image_size), PerceptualLoss()
+    image = faces["image"][i:i + 1].to(device)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        start = factors(nets, image, renderer)
+    s1 = step1(image, start.depth_canon, c1, perceptual, renderer, progress=False,
+               albedo_net=nets.albedo, light_net=nets.light, view=start.view)
+    draws = torch.Generator().manual_seed(i)
+    n = c2.collect * c2.batch
+    views = sample_views(n, c2.views, draws)
+    lights = sample_lights(n, s1.light.detach().cpu()[0, :2], c2.lights, draws)
+    truth, masks = render_turned(faces, views, lights, index=i, renderer=renderer)
+    step3(image, truth.to(device), masks.to(device), nets, c3, perceptual, renderer, i,
+          progress=False)
+    end = factors(nets, image, renderer)
+    shape = lambda f: relief_entry(faces, i, f.depth.cpu(), f.valid.cpu(), renderer)  # noqa: E731
+    return {"seconds": time.perf_counter() - t0,
+            "relief": {"start": shape(start), "truth": shape(end)}}
 
 
 def _map(depth: Tensor, where: Tensor | None) -> Tensor:
@@ -253,8 +300,9 @@ def markdown(result: dict) -> str:
     s, meta = result["summary"], result["meta"]
     stages = sorted({k.split(".")[0] for k in s if k.startswith("stage")})
     rate = f", V's rate {meta['view_lr']:g} in step 3" if meta.get("view_lr") else ""
+    left_out = ", the GAN left out: step 3 on the face truly turned" if meta.get("truth") else ""
     lines = [f"# The chain on {meta['n_faces']} tuning faces ({meta['preset']}, "
-             f"{meta['protocol']} start{rate})", "",
+             f"{meta['protocol']} start{rate}{left_out})", "",
              f"Written by `{meta['command']}`.", "", "| link | measure | value |", "|---|---|---|"]
     spread = result.get("spread")
     if spread:
@@ -275,11 +323,15 @@ def markdown(result: dict) -> str:
             if name in s:
                 label = f"{what}, stage {stage[5:]}" if stage and len(stages) > 1 else what
                 lines.append(f"| {link} | {label} | {cell(name)} |")
-    for phase in ["prior", *stages]:
-        label = "prior" if phase == "prior" else f"after stage {phase[5:]}"
-        lines.append(f"| (e) relief | {label}: SIDE ×100 / MAD (°) / amplitude / correlation | "
-                     + " / ".join(cell(f"relief.{phase}.{m}")
-                                  for m in ("side", "mad", "amplitude", "correlation")) + " |")
+    phases = {"prior": "(e) relief | prior", "start": "(f) truth | the start",
+              **{st: f"(e) relief | after stage {st[5:]}" for st in stages},
+              "truth": "(f) truth | after step 3 on the face truly turned"}
+    for phase, label in phases.items():
+        if f"relief.{phase}.side" in s:
+            lines.append(f"| {label}: SIDE ×100 / MAD (°) / amplitude / correlation | "
+                         + " / ".join(cell(f"relief.{phase}.{m}")
+                                      for m in ("side", "mad", "amplitude", "correlation"))
+                         + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -288,7 +340,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         preset: str | Preset = "synface64", stages: int | None = None, quick: bool = False,
         pretrained: str | Path | None = None, latent_steps: int | None = None,
         regressor: PoseLightRegressor | None = None, spread: int = SPREAD_SAMPLES,
-        view_lr: float | None = None, resume: bool = False,
+        view_lr: float | None = None, truth: bool = False, resume: bool = False,
         command: str = "g2s_lite.chain.run", world: World = SOLO,
         progress: bool = True) -> dict:
     """The chain on tuning faces ``first … first+n−1`` of ``seed``, written to ``out`` (JSON,
@@ -305,11 +357,14 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         regressor: the pose regressor that reads every yaw (default: trained here, its
             schedule cut in quick mode).
         spread: GAN samples and SynFaces for link (a) (0: skip it).
+        truth: measure link (f) alone, the GAN left out (:func:`truth_chain`): no
+            reconstruction, regressor or spread.
         world: the processes sharing the run (torchrun): each takes every size-th face.
     """
     from tqdm.auto import tqdm
 
     from . import hub
+    from .method import fresh_nets
     from .pretrain import Pretrained
 
     the_preset = preset if isinstance(preset, Preset) else get_preset(preset, quick=quick)
@@ -331,7 +386,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     meta = {"command": command, "preset": the_preset.name, "stages": the_preset.stages,
             "protocol": "fresh" if pretrained is None else f"pretrained ({Path(pretrained).name})",
             "seed": seed, "first": first, "n_faces": n, "quick": quick,
-            "latent_steps": latent_steps, "view_lr": view_lr,
+            "latent_steps": latent_steps, "view_lr": view_lr, "truth": truth,
             "version": __version__, "torch": torch.__version__}
     done: dict[str, dict] = {}
     pictures: dict[str, dict] = {}  # what each face's figures need (the .pt beside out)
@@ -340,7 +395,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
             faces_done, pictures_done = _resumed(path, meta)
             done.update(faces_done)
             pictures.update(pictures_done)
-    if regressor is None:
+    if regressor is None and not truth:
         steps = quick_length(REGRESSOR_STEPS) if quick else REGRESSOR_STEPS
         regressor = world.broadcast(train_regressor(steps, progress=progress)
                                     if world.main else None)
@@ -350,8 +405,13 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         if pretrained is not None:
             start = {"nets": made.starting_nets(the_preset, i), "encoder": made.encoder}
         pictures[str(i)] = {}
-        done[str(i)] = face_chain(faces, i, G, D, the_preset, regressor, start, latent_steps,
-                                  pictures[str(i)])
+        if truth:  # the nets a reconstruction of face i would start from
+            nets = (copy.deepcopy(start["nets"]).to(G.device) if start
+                    else fresh_nets(the_preset, i, G.device))
+            done[str(i)] = truth_chain(faces, i, the_preset, nets, G.device)
+        else:
+            done[str(i)] = face_chain(faces, i, G, D, the_preset, regressor, start,
+                                      latent_steps, pictures[str(i)])
         if out is not None:  # after every face: a stopped run resumes from here
             _write(out if world.size == 1 else results.part_path(out, world.rank), meta, done,
                    pictures)
@@ -361,7 +421,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     result = {"meta": meta, "faces": dict(sorted(done.items(), key=lambda kv: int(kv[0])))}
     # the GAN's spread is the same for every face: the main process measures it, once
     result["spread"] = world.broadcast(gan_spread(G, regressor, spread, seed)
-                                       if spread and world.main else None)
+                                       if spread and not truth and world.main else None)
     result["summary"] = summarise(result["faces"])
     if out is not None:
         world.barrier()  # every share is in ``done`` before the part files go
@@ -375,7 +435,8 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
 
 
 #: What must agree for a run to resume another's faces.
-_SAME_RUN = ("preset", "stages", "protocol", "seed", "quick", "latent_steps", "view_lr")
+_SAME_RUN = ("preset", "stages", "protocol", "seed", "quick", "latent_steps", "view_lr",
+             "truth")
 
 
 def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -384,7 +445,7 @@ def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
     if not path.exists():
         return {}, {}
     old = json.loads(path.read_text())
-    if any(old["meta"].get(k) != meta[k] for k in _SAME_RUN):
+    if any(old["meta"].get(k, False if k == "truth" else None) != meta[k] for k in _SAME_RUN):
         raise ValueError(f"{path} holds another run ({old['meta']['command']}); give a new "
                          "--out or leave out --resume")
     side = path.with_suffix(".pt")
@@ -423,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{LATENT_STEPS})")
     parser.add_argument("--spread", type=int, default=SPREAD_SAMPLES,
                         help="GAN samples and SynFaces for the spread of pose (0: skip)")
+    parser.add_argument("--truth", action="store_true",
+                        help="measure link (f) alone, the GAN left out: step 1, then step 3 "
+                        "on the face truly turned and relit instead of projected samples")
     parser.add_argument("--out", type=Path, required=True, help="results JSON (.md beside)")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out")
     add_run_options(parser)
@@ -435,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run(args.faces, args.out, args.first, args.seed, args.preset, args.stages,
                          quick, args.pretrained, args.latent_steps, spread=args.spread,
-                         view_lr=args.view_lr,
+                         view_lr=args.view_lr, truth=args.truth,
                          resume=args.resume, command=command_text(prog, argv), world=world,
                          progress=not args.no_progress)
         except ValueError as error:

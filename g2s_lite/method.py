@@ -220,7 +220,7 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
     if mask is not None:
         mask = check_mask(mask, preset.image_size).to(G.device)
     if nets is None:
-        nets = _fresh_nets(preset, seed, G.device, mask, prior)
+        nets = fresh_nets(preset, seed, G.device, mask, prior)
     else:  # a copy, on the GAN's device (pretrained nets are often loaded on the CPU)
         nets = copy.deepcopy(nets).to(G.device)
     encoder = None if encoder is None else copy.deepcopy(encoder).to(G.device)
@@ -238,7 +238,7 @@ def reconstruct(image, G: Generator, D: Discriminator | None = None, w: Tensor |
                           gan_crop=preset.gan_crop)
 
 
-def _fresh_nets(preset: Preset, seed: int, device, mask: Tensor | None = None,
+def fresh_nets(preset: Preset, seed: int, device, mask: Tensor | None = None,
                 prior: Tensor | None = None) -> Nets:
     """Fresh nets for ``preset``, seeded, with D at ``prior`` (default: the preset's prior,
     placed on ``mask``'s box when a mask is given)."""
@@ -293,7 +293,7 @@ def reconstruct_batch(images: Tensor, G: Generator, D: Discriminator | None, ws:
     vectorize = G.device.type == "cuda" if vectorize is None else vectorize
     gan, renderer = FramedGAN(G, preset.gan_crop), Renderer(size)
     perceptual = perceptual or PerceptualLoss()
-    each = [_fresh_nets(preset, s, G.device, None if masks is None else masks[i:i + 1])
+    each = [fresh_nets(preset, s, G.device, None if masks is None else masks[i:i + 1])
             for i, s in enumerate(seeds)]
     nets = Nets(*(Stacked([getattr(n, name) for n in each], vectorize)
                   for name in NET_NAMES))

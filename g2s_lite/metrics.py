@@ -81,7 +81,11 @@ def relief(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> dict[str, Tens
     - ``correlation``: of p and g, 1 for the right shape at any depth;
     - ``scale``: the k that makes k·p closest to g (``correlation / amplitude``);
     - ``side_scaled``: SIDE of k·p against g, what is left once the depth of the relief is
-      fixed (plain, not ×100).
+      fixed (plain, not ×100);
+    - ``along``: the depth of the part of p that has the true shape, the β of p = β·g + ε
+      with ε uncorrelated with g (``amplitude · correlation``): unlike the amplitude it does
+      not grow when a wrong shape is added, so it compares the depth of reliefs that differ
+      in shape.
 
     The parts add up exactly: SIDE² = side_scaled² + var(g)·(amplitude − correlation)², the
     second term being what a relief too deep or too flat costs (Chapter 7).
@@ -91,12 +95,16 @@ def relief(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> dict[str, Tens
         mask: ``B×H×W`` (or ``B×1×H×W``).
 
     Returns:
-        dict of the four, each ``B``.
+        dict of the five, each ``B``.
 
     >>> g = 1 + 0.05 * torch.linspace(-1, 1, 16).reshape(1, 4, 4) ** 2
     >>> r = relief(g ** 1.5, g, torch.ones(1, 4, 4))  # the same shape, 1.5 times as deep
     >>> round(r["amplitude"].item(), 4), round(r["correlation"].item(), 4)
     (1.5, 1.0)
+    >>> bumpy = g * (1 + 0.05 * torch.tensor([1., -1]).repeat(8).reshape(1, 4, 4))
+    >>> r = relief(bumpy, g, torch.ones(1, 4, 4))  # the true shape plus a checkerboard
+    >>> r["amplitude"].item() > 1.5, round(r["along"].item(), 2)
+    (True, 1.0)
     """
     w = _depth_weights(pred_depth, gt_depth, mask)
 
@@ -110,7 +118,8 @@ def relief(pred_depth: Tensor, gt_depth: Tensor, mask: Tensor) -> dict[str, Tens
     return {"amplitude": (var_p / var_g.clamp(min=1e-20)).sqrt(),
             "correlation": cov / (var_p * var_g).sqrt().clamp(min=1e-20),
             "scale": scale,
-            "side_scaled": _masked_mean((scale[:, None, None] * p - g) ** 2, w).sqrt()}
+            "side_scaled": _masked_mean((scale[:, None, None] * p - g) ** 2, w).sqrt(),
+            "along": cov / var_g.clamp(min=1e-20)}
 
 
 def _angles(pred_normal: Tensor, gt_normal: Tensor) -> Tensor:

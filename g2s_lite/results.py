@@ -171,7 +171,8 @@ COMMITTED = ("synface64.json", "synface64.md", "synface64_joint.json", "synface6
              "timings_gpu.json", *(f"{kind}_synface64{r}.{k}" for kind in ("edit", "chain")
                                    for r in ("", "_joint") for k in ("json", "md", "pt")
                                    if (kind, k) != ("edit", "pt")),
-             "chain_synface64_stages4.json", "chain_synface64_stages4.md")
+             *(f"chain_synface64{r}.{k}" for r in ("_stages4", "_truth", "_joint_truth")
+               for k in ("json", "md")))
 
 
 def committed(name: str) -> Path:

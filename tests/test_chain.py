@@ -116,3 +116,38 @@ def test_command_line_refuses_a_missing_pretrained_file(tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: no pretrained file") and len(err) == 1
+
+
+def test_step_3_on_the_truth_starts_where_a_reconstruction_starts(one_thread):
+    """Link (f): the start is the fresh nets' own depth as a reconstruction seats them; a
+    step 3 that cannot move (rate 0) ends there; the preset's step 3 moves it."""
+    from dataclasses import replace
+
+    from g2s_lite.method import factors, fresh_nets
+
+    preset = tiny_preset()
+    faces = SynFaces(64).sample(1, seed=chain.TUNING_SEED)
+    nets = fresh_nets(preset, 0, "cpu")
+    seated = factors(nets, faces["image"][:1], Renderer(64))
+    errors = depth_errors(seated.depth, faces["depth"], faces["mask"], Renderer(64),
+                          pred_valid=seated.valid)
+    still = replace(preset, step3=tuple(replace(c, lr=0.0) for c in preset.step3))
+    entry = chain.truth_chain(faces, 0, still, fresh_nets(preset, 0, "cpu"))
+    assert set(entry["relief"]) == {"start", "truth"}
+    assert entry["relief"]["start"]["side"] == pytest.approx(100 * float(errors["side"]))
+    assert entry["relief"]["truth"] == pytest.approx(entry["relief"]["start"])
+    moved = chain.truth_chain(faces, 0, preset, fresh_nets(preset, 0, "cpu"))
+    assert moved["relief"]["start"] == pytest.approx(entry["relief"]["start"])
+    assert moved["relief"]["truth"]["side"] != pytest.approx(moved["relief"]["start"]["side"])
+
+
+def test_a_truth_run_writes_link_f_alone_and_is_not_resumed_as_another(tmp_path, one_thread):
+    out = tmp_path / "truth.json"
+    result = chain.run(1, out, preset=tiny_preset(), truth=True, progress=False)
+    assert result["spread"] is None and result["meta"]["truth"] is True
+    assert set(result["faces"]["0"]["relief"]) == {"start", "truth"}
+    table = out.with_suffix(".md").read_text()
+    assert "(f) truth" in table and "(b) reach" not in table
+    with pytest.raises(ValueError, match="holds another run"):
+        chain.run(1, out, preset=tiny_preset(), resume=True, latent_steps=1, spread=0,
+                  regressor=PoseLightRegressor().eval(), progress=False)

@@ -36,6 +36,7 @@ def test_relief_splits_side_into_depth_and_shape():
     assert r["correlation"] == pytest.approx(torch.ones(2), rel=1e-5)
     assert r["scale"] == pytest.approx(torch.full((2,), 1 / 1.3), rel=1e-4)
     assert r["side_scaled"].abs().max() < 1e-5
+    assert r["along"] == pytest.approx(torch.full((2,), 1.3), rel=1e-4)
     # against a brute-force reference on the masked pixels of a prediction with other shapes
     pred = 1 + 0.05 * torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(1)) + \
         0.5 * (gt - 1)
@@ -46,6 +47,10 @@ def test_relief_splits_side_into_depth_and_shape():
         assert r["amplitude"][b].item() == pytest.approx((p.std() / g.std()).item(), rel=1e-4)
         assert r["correlation"][b].item() == pytest.approx(
             torch.corrcoef(torch.stack([p, g]))[0, 1].item(), rel=1e-4)
+        # along: the least-squares slope of p on g (p = β·g + α + ε)
+        design = torch.stack([g, torch.ones_like(g)], 1)
+        beta = torch.linalg.lstsq(design, p[:, None]).solution[0, 0]
+        assert r["along"][b].item() == pytest.approx(beta.item(), rel=1e-4)
     # scaling the relief by k is raising the depth to the power k: SIDE then agrees
     k = r["scale"]
     assert r["side_scaled"] == pytest.approx(
