@@ -200,6 +200,17 @@ def _supervised(i: int, shared: "Shared") -> Prediction:
         return Prediction(shared.supervised(shared.image(i)).cpu())
 
 
+def _pretrained_start(i: int, shared: "Shared") -> Prediction:
+    """What the pretrained rows start from, before any step: D fresh at the preset's prior,
+    turned by the pretrained V's view of the face (to ``g2s_joint`` what ``ellipsoid_prior``
+    is to the fresh-net rows)."""
+    from .method import factors
+
+    nets = shared.pretrained.starting_nets(shared.preset, i)
+    start = factors(nets, shared.image(i), shared.renderer)
+    return Prediction(start.depth.cpu(), start.valid.cpu(), start.view[0].tolist())
+
+
 def unsup3d_row(method: str) -> Row:
     """An Unsup3d row: the canonical depth of the weights :data:`UNSUP3D_METHODS` names for
     ``method``, warped by the view they predict."""
@@ -240,6 +251,7 @@ ROWS: dict[str, Row] = {
     "null_depth": constant_row(lambda shared: torch.ones(shared.size, shared.size)),
     "mean_gt_depth": constant_row(lambda shared: shared.mean_depth),
     "ellipsoid_prior": constant_row(lambda shared: shared.ellipsoid),  # the method's own start
+    "pretrained_start": Row(_pretrained_start, needs=("gan", "pretrained")),  # g2s_joint's
     "supervised": Row(_supervised, needs=("supervised",)),
     **{m: unsup3d_row(m) for m in UNSUP3D_METHODS},
     **{m: gan2shape_row(m) for m in ("g2s_sym", "g2s_stages4", "g2s_nosym", *PRIOR_ABLATIONS)},

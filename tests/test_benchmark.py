@@ -194,6 +194,20 @@ def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path, c
     kept = torch.load(results.depths_path(out))["0"]
     spread = {m: d.float().nan_to_num(0).std().item() for m, d in kept.items()}
     assert spread["g2s_pretrained_prior_flat"] < 0.5 * spread["g2s_visits"]
+    # the start of the pretrained rows, before any step: the prior turned by the file's V
+    from g2s_lite.method import factors
+    from g2s_lite.pretrain import Pretrained
+
+    start = bm.run(1, out=tmp_path / "start.json", methods=["pretrained_start"],
+                   progress=False, pretrained=path, preset=tiny_preset())
+    nets = Pretrained.load(path, gan[0]).starting_nets(tiny_preset(), 0)
+    face = SynFaces(64).sample(1, seed=bm.BENCHMARK_SEED)
+    seen = factors(nets, face["image"], Renderer(64))
+    want = depth_errors(seen.depth, face["depth"], face["mask"], Renderer(64),
+                        pred_valid=seen.valid)
+    row = start["images"]["0"]["pretrained_start"]
+    assert row["side"] == pytest.approx(100 * want["side"].item(), rel=1e-4)
+    assert row["view"] == pytest.approx(seen.view[0].tolist(), abs=1e-6)
     with pytest.raises(ValueError, match="other pretrained nets"):
         bm.run(2, out=out, methods=["g2s_pretrained_prior_flat"], progress=False,
                pretrained=other, resume=True, preset=tiny_preset())
