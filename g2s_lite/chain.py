@@ -49,7 +49,7 @@ from .gan_quality import sample_images, variety
 from .pose_regressor import (REGRESSOR_STEPS, PoseLightRegressor, RegressorOutputs,
                              regressor_outputs, synface_images, train_regressor)
 from .prior import starting_prior
-from .pseudo import sample_lights, sample_views
+from .pseudo import pseudo_poses
 from .render import Renderer
 from .runtime import SOLO, World, add_run_options, command_text, joined, run_options
 from .synth import SynFaces, render_turned
@@ -230,10 +230,8 @@ def truth_chain(faces: dict[str, Tensor], i: int, preset: Preset, nets,
         start = factors(nets, image, renderer)
     s1 = step1(image, start.depth_canon, c1, perceptual, renderer, progress=False,
                albedo_net=nets.albedo, light_net=nets.light, view=start.view)
-    draws = torch.Generator().manual_seed(i)
-    n = c2.collect * c2.batch
-    views = sample_views(n, c2.views, draws)
-    lights = sample_lights(n, s1.light.detach().cpu()[0, :2], c2.lights, draws)
+    views, lights = pseudo_poses(c2.collect * c2.batch, s1.light, c2.views, c2.lights,
+                                 torch.Generator().manual_seed(i))
     truth, masks = render_turned(faces, views, lights, index=i, renderer=renderer)
     step3(image, truth.to(device), masks.to(device), nets, c3, perceptual, renderer, i,
           progress=False)
@@ -434,9 +432,10 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
     return result
 
 
-#: What must agree for a run to resume another's faces.
-_SAME_RUN = ("preset", "stages", "protocol", "seed", "quick", "latent_steps", "view_lr",
-             "truth")
+#: What must agree for a run to resume another's faces: key → its value in files written
+#: before the key was recorded.
+_SAME_RUN = {"preset": None, "stages": None, "protocol": None, "seed": None, "quick": None,
+             "latent_steps": None, "view_lr": None, "truth": False}
 
 
 def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -445,7 +444,7 @@ def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
     if not path.exists():
         return {}, {}
     old = json.loads(path.read_text())
-    if any(old["meta"].get(k, False if k == "truth" else None) != meta[k] for k in _SAME_RUN):
+    if any(old["meta"].get(k, before) != meta[k] for k, before in _SAME_RUN.items()):
         raise ValueError(f"{path} holds another run ({old['meta']['command']}); give a new "
                          "--out or leave out --resume")
     side = path.with_suffix(".pt")

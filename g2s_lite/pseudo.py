@@ -118,6 +118,16 @@ def render_pseudo(renderer, depth: Tensor, albedo: Tensor, views: Tensor,
                            warped_depth=warped_depth)
 
 
+def pseudo_poses(n: int, light: Tensor, views: ViewRanges | ViewDistribution = PSEUDO_VIEWS,
+                 lights: LightRanges = SYNFACE_LIGHTS,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """The views ``n×6`` and lights ``n×4`` of ``n`` pseudo samples, on the CPU: random views
+    (:func:`sample_views`), then random lights around the image's own ``light`` ``1×4``
+    (:func:`sample_lights`), in that order from ``generator``."""
+    return (sample_views(n, views, generator),
+            sample_lights(n, light.detach().cpu()[0, :2], lights, generator))
+
+
 def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int,
                   views: ViewRanges | ViewDistribution = PSEUDO_VIEWS,
                   lights: LightRanges = SYNFACE_LIGHTS,
@@ -133,8 +143,7 @@ def sample_pseudo(renderer, depth: Tensor, albedo: Tensor, light: Tensor, n: int
     Returns:
         (images ``n×3×S×S``, masks ``n×1×S×S``, views ``n×6``, lights ``n×4``).
     """
-    v = sample_views(n, views, generator).to(depth)
-    l = sample_lights(n, light.detach().cpu()[0, :2], lights, generator).to(depth)
+    v, l = (x.to(depth) for x in pseudo_poses(n, light, views, lights, generator))
     with torch.no_grad():
         depth = depth.reshape(1, *depth.shape[-2:])
         warped = renderer.warp_depth(depth, v)  # rasterized once: the object's mask rides it too
