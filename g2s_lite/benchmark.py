@@ -15,6 +15,8 @@ every method and compared with their ground truth in the image's own view:
   (its shipped weights, or those in ``--unsup3d-dir``);
 * ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term; ``g2s_stages4``:
   with it, for four stages (the paper's per-image schedule when it starts from fresh nets);
+  ``g2s_step3_600``: with step 3 three times as long (600 iterations, as that schedule's
+  first stage);
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
 * ``g2s_joint``: the method (with the mirror term) with A, V, L and the encoder E started
   from nets pretrained *jointly* on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
@@ -99,7 +101,9 @@ PRIOR_ABLATIONS = {
 }
 #: The fresh-net rows that change the preset's schedule: row → the change.
 SCHEDULE_VARIANTS = {"g2s_nosym": lambda p: replace(p, flip=(False,)),  # no mirror term
-                     "g2s_stages4": lambda p: p.with_stages(4)}  # the paper's fresh-net stages
+                     "g2s_stages4": lambda p: p.with_stages(4),  # the paper's fresh-net stages
+                     # step 3 as long as the paper's fresh-net configurations run it
+                     "g2s_step3_600": lambda p: p.with_first_step3(600)}
 #: The ablations again from the pretrained start (Table 2 as the paper ran it: its
 #: synthetic-face runs start from pretrained nets): ``g2s_pretrained_`` + the fresh-net key
 #: without ``g2s_`` → that fresh-net key.
@@ -254,7 +258,8 @@ ROWS: dict[str, Row] = {
     "pretrained_start": Row(_pretrained_start, needs=("gan", "pretrained")),  # g2s_joint's
     "supervised": Row(_supervised, needs=("supervised",)),
     **{m: unsup3d_row(m) for m in UNSUP3D_METHODS},
-    **{m: gan2shape_row(m) for m in ("g2s_sym", "g2s_stages4", "g2s_nosym", *PRIOR_ABLATIONS)},
+    **{m: gan2shape_row(m)
+       for m in ("g2s_sym", "g2s_stages4", "g2s_step3_600", "g2s_nosym", *PRIOR_ABLATIONS)},
     **{m: gan2shape_row(pretrained=True) for m in PRETRAINED_STARTS},
     **{m: gan2shape_row(fresh, pretrained=True) for m, fresh in PRETRAINED_ABLATIONS.items()},
 }

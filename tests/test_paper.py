@@ -1,7 +1,7 @@
 """The paper's numbers and the presets: one quick rule, the schedules of each stage."""
 import ast
 import pathlib
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 import torch
@@ -81,3 +81,14 @@ def test_the_package_imports_run_one_way():
     for module in graph:
         if module not in state:
             visit(module, [module])
+
+
+def test_a_longer_first_step3_changes_that_length_alone_and_keeps_quick_mode_quick():
+    full = get_preset("synface64")
+    longer = full.with_first_step3(600)
+    assert longer.step3[0].steps == 600 and longer.step3[1] == full.step3[1]
+    assert replace(longer, step3=full.step3) == full  # nothing else moved
+    quick = get_preset("synface64", quick=True).with_first_step3(600)
+    assert quick.step3[0].steps == quick_length(600) < 600
+    with pytest.raises(ValueError, match="at least 1"):
+        full.with_first_step3(0)
