@@ -262,6 +262,28 @@ def test_yaw_correlation_and_paired_gap_recomputed_with_numpy(seed):
     assert not check("7.4", (diff.mean(), diff.std(ddof=0)), seed=seed)
 
 
+@pytest.mark.parametrize("seed", [0, SEED])
+def test_relief_depth_along_the_truth_recomputed_as_a_numpy_fit(seed, capsys):
+    import numpy as np
+    p = params("7.7", seed)
+    faces = SynFaces(64).sample(50, seed=_joint()["meta"]["seed"])
+    i = p["face"]
+    kept = 1 + torch.load(committed("synface64_joint.depths.pt"),
+                          weights_only=True)[str(i)][p["method"]]
+    depth, valid = kept.nan_to_num(1.0)[None], (~kept.isnan()).float()[None, None]
+    on = metrics.protocol_mask(depth, faces["mask"][i:i + 1], SynFaces(64).renderer, valid)
+    pred = depth[0][on[0] > 0].double().log().numpy()
+    true = faces["depth"][i][on[0] > 0].double().log().numpy()
+    assert check("7.7", np.polyfit(true, pred, 1)[0], seed=seed)   # the slope of p on g
+    relief = metrics.relief(depth, faces["depth"][i:i + 1], on)     # the chapter's route
+    assert check("7.7", relief["along"].item(), seed=seed)
+    capsys.readouterr()
+    assert not check("7.7", relief["amplitude"].item(), seed=seed)
+    assert "depth ratio" in capsys.readouterr().out
+    assert not check("7.7", np.polyfit(pred, true, 1)[0], seed=seed)  # g on p: the other way
+    assert "slope of g on p" in capsys.readouterr().out
+
+
 def test_chapter_8_checks_against_the_renderer_and_the_package(tmp_path):
     rec = REC
     k = params("8.1", SEED)["scale"]

@@ -1,5 +1,6 @@
 """Chapter 7's checked exercises (the benchmark), recomputed from the committed per-face
-numbers of ``synface64_joint.json`` by plain arithmetic, not with ``benchmark``'s code."""
+numbers and depth maps of ``synface64_joint.json`` by plain arithmetic, not with
+``benchmark``'s code."""
 from __future__ import annotations
 
 import json
@@ -115,11 +116,16 @@ def _correlation_params(draw: Draw) -> dict:
 
 
 @lru_cache(maxsize=1)
-def _held_out_views() -> torch.Tensor:
-    """The true views ``50×6`` of the held-out faces the joint file scores."""
+def _held_out() -> dict:
+    """The held-out faces the joint file scores (``world.sample``'s dict, 50 faces)."""
     from ..benchmark import BENCHMARK_SEED
     from ..synth import SynFaces
-    return SynFaces(64).sample(len(_images()), seed=BENCHMARK_SEED)["view"].double()
+    return SynFaces(64).sample(len(_images()), seed=BENCHMARK_SEED)
+
+
+def _held_out_views() -> torch.Tensor:
+    """The true views ``50×6`` of the held-out faces."""
+    return _held_out()["view"].double()
 
 
 def _correlation(p: dict, *, absolute: bool = True) -> float:
@@ -172,6 +178,60 @@ def _judge_gap(answer: Any, want: tuple[float, float], p: dict) -> tuple[bool, s
                                                "deviation (divide by n − 1)")])
 
 
+# ----------------------------------------------------------------------------- 7.7
+#: Exercise 7.7's rows: learned rows whose depth maps the joint file keeps.
+RELIEF_METHODS = ("g2s_joint", "supervised", "g2s_pretrained_prior_weak",
+                  "g2s_pretrained_nosym", "pretrained_start")
+
+
+def _relief_params(draw: Draw) -> dict:
+    return {"method": draw.choice(RELIEF_METHODS, book="g2s_joint"),
+            "face": draw.integer(0, len(_images()) - 1, book=0)}
+
+
+@lru_cache(maxsize=1)
+def _depths() -> dict:
+    from ..results import committed
+    return torch.load(committed("synface64_joint.depths.pt"), weights_only=True)
+
+
+def _log_reliefs(p: dict, log: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """p and g: the stored and true (log) depths on the protocol's mask, less their means."""
+    from .. import metrics
+    from ..synth import SynFaces
+    faces, i = _held_out(), p["face"]
+    kept = 1 + _depths()[str(i)][p["method"]].double()   # stored as depth − 1, NaN: invalid
+    depth, valid = kept.nan_to_num(1.0)[None], (~kept.isnan()).double()[None, None]
+    on = metrics.protocol_mask(depth, faces["mask"][i:i + 1], SynFaces(64).renderer,
+                               valid)[0] > 0
+    pred, true = depth[0][on], faces["depth"][i].double()[on]
+    if log:
+        pred, true = pred.log(), true.log()
+    return pred - pred.mean(), true - true.mean()
+
+
+def _along(p: dict, *, log: bool = True) -> float:
+    """β: the least-squares slope of p on g (the student derives it as η·ρ)."""
+    pred, true = _log_reliefs(p, log)
+    return ((pred * true).sum() / (true * true).sum()).item()
+
+
+def _judge_along(answer: Any, want: float, p: dict) -> tuple[bool, str]:
+    pred, true = _log_reliefs(p)
+    amplitude = (pred.norm() / true.norm()).item()
+    correlation = ((pred * true).sum() / (pred.norm() * true.norm())).item()
+    return judge_number(
+        answer, want, "β", rel=0.005,
+        hint="on the protocol's mask, β = Σ p·g / Σ g² with p and g the log depths less "
+             "their means (or the depth ratio η times the correlation ρ)",
+        mistakes=[(amplitude, "that is the depth ratio η alone: multiply by the correlation"),
+                  (correlation, "that is the correlation ρ alone: multiply by the depth "
+                                "ratio η"),
+                  (correlation / amplitude, "that is the slope of g on p: regress the "
+                                            "prediction on the truth"),
+                  (_along(p, log=False), "take the log of both depths first")])
+
+
 EXERCISES = {
     "7.1": Exercise(
         params=_ratio_params,
@@ -195,4 +255,10 @@ EXERCISES = {
                   "{first} − {second} in {metric}: give its mean and the standard error of "
                   "the mean.",
         expected=_gap, judge=_judge_gap),
+    "7.7": Exercise(
+        params=_relief_params,
+        statement="held-out face {face}, the depth map of {method} stored in "
+                  "synface64_joint.depths.pt: give β, the depth of its relief along the true "
+                  "one, computed by hand on the protocol's mask.",
+        expected=_along, judge=_judge_along),
 }
