@@ -130,6 +130,14 @@ def test_command_line_writes_the_file_and_its_table(tmp_path, capsys, monkeypatc
         assert says in err
 
 
+def test_the_default_run_makes_again_the_committed_fresh_file_and_no_tried_variant():
+    committed_rows = {row["method"] for row in
+                      json.loads(results.committed("synface64.json").read_text())["rows"]}
+    assert set(bm.DEFAULT_METHODS) == committed_rows - set(bm.PRETRAINED_ROWS)
+    assert not set(bm.TRIED_VARIANTS) & set(bm.DEFAULT_METHODS)
+    assert set(bm.TRIED_VARIANTS) <= set(bm.SCHEDULE_VARIANTS)  # still rows
+
+
 def test_a_new_row_is_one_entry_of_the_registry(tmp_path, monkeypatch):
     """A row needs nothing but its entry in ROWS (and in the table): here the null depth
     scaled by 1.05, which both measures score as the null depth itself (SIDE is blind to
