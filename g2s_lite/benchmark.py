@@ -16,7 +16,7 @@ every method and compared with their ground truth in the image's own view:
 * ``g2s_sym`` / ``g2s_nosym``: the method with and without the mirror term; ``g2s_stages4``:
   with it, for four stages (the paper's per-image schedule when it starts from fresh nets);
   ``g2s_step3_600``: with step 3 three times as long (600 iterations, as that schedule's
-  first stage);
+  first stage) — two changes tried and not kept (:data:`TRIED_VARIANTS`), run when named;
 * ``g2s_prior_*``: the method started from the prior variants of the paper's Table 2;
 * ``g2s_joint``: the method (with the mirror term) with A, V, L and the encoder E started
   from nets pretrained *jointly* on GAN samples (:mod:`~g2s_lite.pretrain`), as the paper's
