@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .runtime import SOLO, World
 
@@ -73,6 +74,18 @@ def depths_path(out: str | Path) -> Path:
     """
     out = Path(out)
     return out.with_name(out.stem + ".depths.pt")
+
+
+def unkept(stored: Tensor) -> tuple[Tensor, Tensor]:
+    """A depth map as :func:`depths_path` keeps it (``S×S``) made whole again: the depth
+    ``1×S×S`` (1 where it was not covered) and where it is valid, ``1×1×S×S``.
+
+    >>> depth, valid = unkept(torch.tensor([[0.5, float("nan")]]))
+    >>> depth.tolist(), valid.tolist()
+    ([[[1.5, 1.0]]], [[[[1.0, 0.0]]]])
+    """
+    depth = 1 + stored.float()
+    return depth.nan_to_num(1.0)[None], (~depth.isnan()).float()[None, None]
 
 
 def write(result: dict, depths: dict, out: str | Path | None,

@@ -198,13 +198,13 @@ def _depths() -> dict:
 def _log_reliefs(p: dict, log: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """p and g: the stored and true (log) depths on the protocol's mask, less their means."""
     from .. import metrics
+    from ..results import unkept
     from ..synth import SynFaces
     faces, i = _held_out(), p["face"]
-    kept = 1 + _depths()[str(i)][p["method"]].double()   # stored as depth − 1, NaN: invalid
-    depth, valid = kept.nan_to_num(1.0)[None], (~kept.isnan()).double()[None, None]
+    depth, valid = unkept(_depths()[str(i)][p["method"]])
     on = metrics.protocol_mask(depth, faces["mask"][i:i + 1], SynFaces(64).renderer,
                                valid)[0] > 0
-    pred, true = depth[0][on], faces["depth"][i].double()[on]
+    pred, true = depth[0][on].double(), faces["depth"][i].double()[on]
     if log:
         pred, true = pred.log(), true.log()
     return pred - pred.mean(), true - true.mean()
