@@ -119,7 +119,7 @@ def time_reconstruct(preset: str = "synface64", quick: bool = False, device: str
     the_preset = get_preset(preset, quick)
     nets = encoder = None
     if layout_of is None:
-        G, D = hub.load("synface64", device=device)
+        G, D = hub.load(hub.BOOK_GAN, device=device)
         image = SynFaces(the_preset.image_size).sample(1, seed=seed)["image"]
     else:
         from .invert import FramedGAN
@@ -152,7 +152,7 @@ def time_batch(sizes=(1, 4, 16), preset: str = "synface64", quick: bool = False,
     from .synth import SynFaces
 
     the_preset = get_preset(preset, quick)
-    G, D = hub.load("synface64", device=device)
+    G, D = hub.load(hub.BOOK_GAN, device=device)
     w = G.mean_latent()
     out = {}
     for k in sizes:
@@ -280,7 +280,7 @@ def profile_reconstruct(preset="synface64", quick: bool = True, threads: int | N
     from .paper import get_preset
     from .synth import SynFaces
 
-    G, D = hub.load("synface64")
+    G, D = hub.load(hub.BOOK_GAN)
     G.mean_latent()
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)

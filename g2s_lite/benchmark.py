@@ -70,6 +70,7 @@ import torch
 from torch import Tensor
 
 from . import __version__, results
+from .hub import BOOK_GAN
 from .metrics import depth_errors
 from .nets import DepthNet, adam
 from .paper import PAPER_TABLES, Preset, quick_length
@@ -328,6 +329,7 @@ class BenchmarkConfig:
     resume: bool = False
     supervised_steps: int | None = None
     pretrained: str | Path | None = None
+    gan: str = BOOK_GAN
     unsup3d_dir: str | Path | None = None
     perceptual: str = "auto"
     downloads: bool = False
@@ -438,7 +440,7 @@ def prepare(config: BenchmarkConfig, shared: Shared, world: World,
 
     meta = ledger.meta
     if needed("gan"):
-        shared.G, shared.D = hub.load("synface64", device=shared.device)
+        shared.G, shared.D = hub.load(config.gan, device=shared.device)
         shared.G.mean_latent()
     if needed("supervised", to_do=True):
         steps = (config.supervised_steps if config.supervised_steps is not None
@@ -528,6 +530,8 @@ def evaluate(config: BenchmarkConfig, world: World = SOLO) -> dict:
             "n_images": config.n, "seed": config.seed, "preset": preset.name,
             "version": __version__, "quick": config.quick, "torch": torch.__version__,
             "wall_seconds": 0.0, "world_size": world.size}
+    if config.gan != BOOK_GAN:  # files without the key were made with the book's GAN
+        meta["gan"] = config.gan
     ledger = results.Ledger.start(TABLE, config.out, config.markdown_out, meta, world,
                                   config.resume)
     faces = SynFaces(preset.image_size).sample(config.n, seed=config.seed)
@@ -585,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"any of: {' '.join(METHODS)}; the default leaves out the "
                         "pretrained rows (g2s_joint, g2s_visits, g2s_pretrained_*)")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
+    parser.add_argument("--gan", default=BOOK_GAN, metavar="NAME|FILE",
+                        help=f"the GAN of GAN2Shape's rows: a hub name or a {{'g_ema', 'd'}} "
+                        f"file of the same layout (default {BOOK_GAN})")
     parser.add_argument("--supervised-steps", type=int, default=None,
                         help="training steps of the supervised bound (default 3000, quick 30)")
     parser.add_argument("--first", type=int, default=0,
@@ -609,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.n, args.seed, tuple(args.methods), args.preset, quick, args.first,
                 args.stop, out=args.out, markdown_out=args.markdown, resume=args.resume,
                 supervised_steps=args.supervised_steps, pretrained=args.pretrained,
-                unsup3d_dir=args.unsup3d_dir, perceptual=args.perceptual,
+                gan=args.gan, unsup3d_dir=args.unsup3d_dir, perceptual=args.perceptual,
                 downloads=downloads_allowed(), device=args.device, progress=not args.no_progress,
                 command=command_text(prog, argv))
             result = evaluate(config, world)

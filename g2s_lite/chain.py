@@ -46,6 +46,7 @@ from .metrics import depth_errors, relief
 from .nets import save_file
 from .paper import Preset, get_preset, quick_length
 from .gan_quality import sample_images, variety
+from .hub import BOOK_GAN
 from .pose_regressor import (REGRESSOR_STEPS, PoseLightRegressor, RegressorOutputs,
                              regressor_outputs, synface_images, train_regressor)
 from .prior import starting_prior
@@ -299,7 +300,8 @@ def markdown(result: dict) -> str:
     stages = sorted({k.split(".")[0] for k in s if k.startswith("stage")})
     rate = f", V's rate {meta['view_lr']:g} in step 3" if meta.get("view_lr") else ""
     left_out = ", the GAN left out: step 3 on the face truly turned" if meta.get("truth") else ""
-    lines = [f"# The chain on {meta['n_faces']} tuning faces ({meta['preset']}, "
+    gan = f", GAN {meta['gan']}" if meta.get("gan") else ""
+    lines = [f"# The chain on {meta['n_faces']} tuning faces ({meta['preset']}{gan}, "
              f"{meta['protocol']} start{rate}{left_out})", "",
              f"Written by `{meta['command']}`.", "", "| link | measure | value |", "|---|---|---|"]
     spread = result.get("spread")
@@ -340,7 +342,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         regressor: PoseLightRegressor | None = None, spread: int = SPREAD_SAMPLES,
         view_lr: float | None = None, truth: bool = False, resume: bool = False,
         command: str = "g2s_lite.chain.run", world: World = SOLO,
-        progress: bool = True) -> dict:
+        progress: bool = True, gan: str = BOOK_GAN) -> dict:
     """The chain on tuning faces ``first … first+n−1`` of ``seed``, written to ``out`` (JSON,
     and its ``.md`` beside) after every face; ``resume`` skips the faces ``out`` holds.
 
@@ -376,7 +378,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
                                                      for c in the_preset.step3))
     if latent_steps is None:
         latent_steps = quick_length(LATENT_STEPS) if quick else LATENT_STEPS
-    G, D = hub.load("synface64")
+    G, D = hub.load(gan)
     G.mean_latent()
     start: dict = {}
     if pretrained is not None:
@@ -386,6 +388,8 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
             "seed": seed, "first": first, "n_faces": n, "quick": quick,
             "latent_steps": latent_steps, "view_lr": view_lr, "truth": truth,
             "version": __version__, "torch": torch.__version__}
+    if gan != BOOK_GAN:  # files without the key were made with the book's GAN
+        meta["gan"] = gan
     done: dict[str, dict] = {}
     pictures: dict[str, dict] = {}  # what each face's figures need (the .pt beside out)
     if resume and out is not None:
@@ -435,7 +439,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
 #: What must agree for a run to resume another's faces: key → its value in files written
 #: before the key was recorded.
 _SAME_RUN = {"preset": None, "stages": None, "protocol": None, "seed": None, "quick": None,
-             "latent_steps": None, "view_lr": None, "truth": False}
+             "latent_steps": None, "view_lr": None, "truth": False, "gan": None}
 
 
 def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -444,7 +448,7 @@ def _resumed(path: Path, meta: dict) -> tuple[dict[str, dict], dict[str, dict]]:
     if not path.exists():
         return {}, {}
     old = json.loads(path.read_text())
-    if any(old["meta"].get(k, before) != meta[k] for k, before in _SAME_RUN.items()):
+    if any(old["meta"].get(k, before) != meta.get(k, before) for k, before in _SAME_RUN.items()):
         raise ValueError(f"{path} holds another run ({old['meta']['command']}); give a new "
                          "--out or leave out --resume")
     side = path.with_suffix(".pt")
@@ -472,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=0, help="first tuning face")
     parser.add_argument("--seed", type=int, default=TUNING_SEED, help="seed of the tuning faces")
     parser.add_argument("--preset", default="synface64", help="GAN2Shape preset")
+    parser.add_argument("--gan", default=BOOK_GAN, metavar="NAME|FILE",
+                        help=f"the GAN: a hub name or a {{'g_ema', 'd'}} file of the same "
+                        f"layout (default {BOOK_GAN})")
     parser.add_argument("--stages", type=int, default=None,
                         help="stages per face (default: the preset's)")
     parser.add_argument("--view-lr", type=float, default=None,
@@ -500,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                          quick, args.pretrained, args.latent_steps, spread=args.spread,
                          view_lr=args.view_lr, truth=args.truth,
                          resume=args.resume, command=command_text(prog, argv), world=world,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, gan=args.gan)
         except ValueError as error:
             parser.error(str(error))
     if world.main:

@@ -67,7 +67,7 @@ def _test_faces(preset: str, quick: bool, n: int):
     from .synth import SynFaces
 
     the_preset = get_preset(preset, quick=quick)
-    G, D = hub.load("synface64", device="cpu")
+    G, D = hub.load(hub.BOOK_GAN, device="cpu")
     G.mean_latent()
     return the_preset, G, D, SynFaces(the_preset.image_size).sample(n, seed=BENCHMARK_SEED)
 

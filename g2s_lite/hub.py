@@ -93,6 +93,9 @@ def _gan(description: str, file: str, preset: str, size: int, multiplier: int) -
                      channel_multiplier=multiplier)
 
 
+#: The GAN the book's measurements use unless a run names another (``--gan``).
+BOOK_GAN = "synface64"
+
 REGISTRY: dict[str, Weights] = {
     "synface64": Weights(
         description="the book's small StyleGAN2 (64 px) trained on SynFaces; ships with the package",

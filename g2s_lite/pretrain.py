@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         nets.save(round_path(args.out, r + 1))
 
     with joined(args.device) as world:  # meta.world_size says how many ran the command
-        G, D = hub.load("synface64", device=world.device(args.device))
+        G, D = hub.load(hub.BOOK_GAN, device=world.device(args.device))
         try:
             result = pretrain(G, D, preset, config,
                               PerceptualLoss("auto", downloads=downloads_allowed()),

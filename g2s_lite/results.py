@@ -51,8 +51,9 @@ from .runtime import SOLO, World
 #: :func:`drop` removes it with the last ``supervised`` entry and :func:`merge` brings it in.
 SUPERVISED_META = ("supervised_training_seconds", "supervised_steps")
 #: What a run must share with the file it resumes: the same test faces (a resumed run may
-#: go on to more of them) under the same schedule (quick mode renames the preset).
-SAME_RUN = ("seed", "preset")
+#: go on to more of them) under the same schedule (quick mode renames the preset) with the
+#: same GAN (recorded only when it is not the book's).
+SAME_RUN = ("seed", "preset", "gan")
 #: What two files must share to be merged: the same run over the same number of faces.
 SAME_FACES = (*SAME_RUN, "n_images", "quick")
 #: What a resumed run carries over from the file it continues.
@@ -265,7 +266,8 @@ def markdown(result: dict, table: Table) -> str:
     done = len(result["images"]) if "images" in result else meta["n_images"]
     faces = (f"{meta['n_images']} test faces" if done >= meta["n_images"] else
              f"{done} of {meta['n_images']} test faces done; `--resume` continues")
-    lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']})", "",
+    gan = f", GAN {meta['gan']}" if meta.get("gan") else ""
+    lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']}{gan})", "",
              f"SIDE is ×10⁻², MAD in degrees; ratios are to `{table.reference}` (the paper's in "
              "brackets, from its BFM Tables 1 and 2).", "",
              "| method | SIDE | MAD | SIDE ratio (paper) | MAD ratio (paper) | n | s/image |",

@@ -2,6 +2,11 @@
 
 ``python -m g2s_lite.train_gan --size 64 --out runs/synface64 [--resume] [--minutes 55]``
 
+``torchrun --standalone --nproc_per_node 2 -m g2s_lite.train_gan ...`` shares each batch among
+the processes (each draws its part of the faces and of the latents; gradients are averaged),
+and ``--init-from FILE --data-start N`` continues a released ``{"g_ema", "d"}`` pair on faces
+it has not seen — how a GAN is trained longer in several sittings.
+
 StyleGAN2's recipe, kept to what a small model on a laptop needs:
 
 - the non-saturating logistic loss: D minimises softplus(D(fake)) + softplus(−D(real)),
@@ -33,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .gan import Discriminator, Generator, save_stylegan2
+from .gan import Discriminator, Generator, load_stylegan2, save_stylegan2
+from .runtime import SOLO, World, joined
 from .synth import SynFaces
 
 
@@ -67,6 +73,8 @@ class TrainConfig:
     minutes: float | None = None  # wall-clock budget; stop (and save) when it is spent
     seed: int = 0
     data_seed: int = 0
+    data_start: int = 0  # index of the first training face (a continued run skips the seen ones)
+    init_from: str | None = None  # a {"g_ema", "d"} file to start from instead of random nets
     sample_every: int = 500
     checkpoint_every: int = 250
 
@@ -112,6 +120,20 @@ def _adam(params, lr: float, ratio: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr * ratio, betas=(0.0, 0.99**ratio))
 
 
+def init_from(G: Generator, G_ema: Generator, D: Discriminator, path: str | Path) -> None:
+    """Start G, G_ema and D from an exported ``{"g_ema", "d"}`` file of the same architecture
+    (G starts at the moving average: the raw G of the earlier run is not exported)."""
+    src_G, src_D = load_stylegan2(path)
+    if src_D is None:
+        raise ValueError(f"{path} has no discriminator; --init-from needs a {{'g_ema', 'd'}} file")
+    try:
+        for target, source in ((G, src_G), (G_ema, src_G), (D, src_D)):
+            target.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+    except RuntimeError as e:
+        raise ValueError(f"{path} has another architecture than this run ({str(e).splitlines()[0]}); "
+                         "pass the --size/--style-dim/--n-mlp it was trained with") from None
+
+
 def _save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -129,10 +151,14 @@ def sample_grid(G: Generator, z: Tensor, path: Path) -> None:
 
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False,
-          progress: bool = True, device: str | torch.device | None = None) -> dict:
+          progress: bool = True, device: str | torch.device | None = None,
+          world: World = SOLO) -> dict:
     """Train (or resume) a run in ``out``; returns the run's summary (also ``summary.json``).
 
     ``device`` defaults to CUDA when available, else the CPU; the SynFaces are rendered there too.
+    Under ``torchrun`` (``world``), each process trains on ``batch / world.size`` of every
+    batch's faces and latents, and the gradients are averaged, so the processes keep equal
+    nets; rank 0 writes the files.
 
     ``out`` receives ``checkpoint.pt`` (resumable), ``synface{size}.pt`` (the exported
     ``{"g_ema", "d"}``), ``samples/*.png`` and ``summary.json``.
@@ -142,10 +168,16 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     out = Path(out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = world.device(device)
+    if config.batch % world.size:
+        raise ValueError(f"batch {config.batch} does not split among {world.size} processes; "
+                         "pass a --batch that is a multiple of --nproc_per_node")
+    part = config.batch // world.size
     torch.manual_seed(config.seed)
     G, D = (m.to(dev) for m in build(config))
     G_ema = copy.deepcopy(G).eval()
+    if config.init_from:
+        init_from(G, G_ema, D, config.init_from)
     d_ratio = config.d_reg_every / (config.d_reg_every + 1)
     g_opt, d_opt = _adam(G.parameters(), config.lr, 1.0), _adam(D.parameters(), config.lr, d_ratio)
     start, elapsed, history = 0, 0.0, []
@@ -163,11 +195,15 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         d_opt.load_state_dict(ckpt["d_optim"])
         start, elapsed, history = ckpt["iter"], ckpt["elapsed"], ckpt["history"]
         torch.set_rng_state(ckpt["rng"])
-    world = SynFaces(config.size)
+    if world.size > 1:  # each process its own latents, the same on a resume
+        torch.manual_seed(config.seed + 1 + world.rank + 1000 * start)
+    faces = SynFaces(config.size)
     fixed_z = torch.randn(16, config.style_dim, generator=torch.Generator().manual_seed(1)).to(dev)
     beta = 0.5 ** (config.batch / (config.ema_kimg * 1000))
 
     def save(it: int) -> None:
+        if not world.main:
+            return
         _save_atomic({"g": G.state_dict(), "d": D.state_dict(), "g_ema": G_ema.state_dict(),
                       "g_optim": g_opt.state_dict(), "d_optim": d_opt.state_dict(),
                       "iter": it, "elapsed": elapsed + time.perf_counter() - t0,
@@ -179,34 +215,39 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     t0 = time.perf_counter()
     it = start
     bar = tqdm(range(start, config.iters), initial=start, total=config.iters,
-               desc="train SynFace GAN", disable=not progress)
+               desc="train SynFace GAN", disable=not progress or not world.main)
     for it in bar:
-        if config.minutes is not None and elapsed + time.perf_counter() - t0 > 60 * config.minutes:
+        spent = elapsed + time.perf_counter() - t0
+        # rank 0's clock decides, so that every process stops at the same step
+        if config.minutes is not None and world.broadcast(spent > 60 * config.minutes):
             break
-        real = world.sample(config.batch, seed=config.data_seed, start=it * config.batch,
-                            device=dev)["image"]
+        first = config.data_start + it * config.batch + world.rank * part
+        real = faces.sample(part, seed=config.data_seed, start=first, device=dev)["image"]
         # discriminator
         G.requires_grad_(False)
         D.requires_grad_(True)
         with torch.no_grad():
-            fake = G.synthesis(mixed_latents(G, config.batch, config.mixing), noise_mode="random")
+            fake = G.synthesis(mixed_latents(G, part, config.mixing), noise_mode="random")
         d_loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
         d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
+        with world.averaging(D.parameters()):
+            d_loss.backward()
         d_opt.step()
         r1 = None
         if it % config.d_reg_every == 0:
             r1 = r1_penalty(D, real)
             d_opt.zero_grad(set_to_none=True)
-            (config.r1 / 2 * r1 * config.d_reg_every).backward()
+            with world.averaging(D.parameters()):
+                (config.r1 / 2 * r1 * config.d_reg_every).backward()
             d_opt.step()
         # generator
         G.requires_grad_(True)
         D.requires_grad_(False)
-        fake = G.synthesis(mixed_latents(G, config.batch, config.mixing), noise_mode="random")
+        fake = G.synthesis(mixed_latents(G, part, config.mixing), noise_mode="random")
         g_loss = F.softplus(-D(fake)).mean()
         g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
+        with world.averaging(G.parameters()):
+            g_loss.backward()
         g_opt.step()
         ema_update(G_ema, G, beta)
 
@@ -215,7 +256,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
             row["r1"] = r1.item()
         history.append(row)
         bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}")
-        if (it + 1) % config.sample_every == 0:
+        if (it + 1) % config.sample_every == 0 and world.main:
             sample_grid(G_ema, fixed_z, out / "samples" / f"{it + 1:06d}.png")
         if (it + 1) % config.checkpoint_every == 0:
             save(it + 1)
@@ -224,13 +265,16 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     if it > start or not ckpt_path.exists():
         save(it)
     wall = elapsed + time.perf_counter() - t0
-    save_stylegan2(out / f"synface{config.size}.pt", G_ema, D)
-    sample_grid(G_ema, fixed_z, out / "samples" / "final.png")
+    if world.main:
+        save_stylegan2(out / f"synface{config.size}.pt", G_ema, D)
+        sample_grid(G_ema, fixed_z, out / "samples" / "final.png")
     summary = {"iters": it, "images": it * config.batch, "wall_seconds": round(wall, 1),
-               "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "device": str(dev), "threads": torch.get_num_threads(), "processes": world.size,
+               "torch": torch.__version__,
                "config": {**dataclasses.asdict(config),
                           "channels": {str(k): v for k, v in config.widths().items()}}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if world.main:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -255,6 +299,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the networks and z")
     p.add_argument("--data-seed", type=int, default=defaults.data_seed,
                    help="SynFaces seed of the training images")
+    p.add_argument("--data-start", type=int, default=defaults.data_start,
+                   help="index of the first training face (to continue on unseen faces)")
+    p.add_argument("--init-from", default=None,
+                   help='start from this {"g_ema", "d"} file (e.g. g2s_lite/weights/synface64.pt)')
     p.add_argument("--sample-every", type=int, default=defaults.sample_every,
                    help="steps between sample grids")
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
@@ -268,10 +316,20 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(a.threads)
     config = TrainConfig(size=a.size, style_dim=a.style_dim, n_mlp=a.n_mlp, batch=a.batch,
                          lr=a.lr, r1=a.r1, mixing=a.mixing, iters=a.iters, minutes=a.minutes,
-                         seed=a.seed, data_seed=a.data_seed, sample_every=a.sample_every,
+                         seed=a.seed, data_seed=a.data_seed, data_start=a.data_start,
+                         init_from=a.init_from, sample_every=a.sample_every,
                          checkpoint_every=a.checkpoint_every)
-    summary = train(config, a.out, resume=a.resume, progress=not a.no_progress, device=a.device)
-    print(json.dumps(summary, indent=2))
+    if a.init_from and not Path(a.init_from).is_file():
+        p.exit(2, f"error: --init-from {a.init_from} is not a file; pass an exported "
+                  '{"g_ema", "d"} checkpoint such as g2s_lite/weights/synface64.pt\n')
+    with joined(a.device) as world:
+        try:
+            summary = train(config, a.out, resume=a.resume, progress=not a.no_progress,
+                            device=a.device, world=world)
+        except ValueError as e:
+            p.exit(2, f"error: {e}\n")
+    if world.main:
+        print(json.dumps(summary, indent=2))
     return summary
 
 

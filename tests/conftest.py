@@ -51,3 +51,34 @@ def gan():
     G, D = hub.load("synface64")
     G.mean_latent()
     return G, D
+
+
+# ----------------------------------------------------------------------------- torchrun
+def free_port() -> int:
+    """A TCP port nobody listens on, for a process group of the tests."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank, size, port, task, folder):
+    """One process of ``size`` on the CPU (gloo), as torchrun starts it: runs ``task`` and
+    leaves what it got in ``folder``/rank.pt."""
+    import os
+
+    from g2s_lite.runtime import joined
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    with joined("cpu") as world:
+        torch.save(task(world), f"{folder}/{rank}.pt")
+
+
+def in_processes(task, size, folder):
+    """``task(world)`` in ``size`` processes joined as torchrun joins them; what each returned,
+    in rank order (``task`` must be a module-level function)."""
+    torch.multiprocessing.spawn(_rank, (size, free_port(), task, str(folder)), nprocs=size)
+    return [torch.load(folder / f"{r}.pt", weights_only=False) for r in range(size)]

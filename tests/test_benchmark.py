@@ -1,6 +1,7 @@
 """The SynFace benchmark: trivial baselines checked by hand, the supervised bound's quality, a
 run stopped and resumed, shares of a run, the command line, and GAN2Shape's rows on a tiny
 schedule (the files' bookkeeping itself is tested in test_results.py)."""
+import copy
 import json
 import math
 import os
@@ -9,7 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from conftest import tiny_preset
+from conftest import free_port, tiny_preset
 from g2s_lite import benchmark as bm
 from g2s_lite import hub, results
 from g2s_lite.metrics import depth_errors
@@ -181,6 +182,29 @@ def test_gan2shape_rows_keep_the_view_and_a_depth_map_that_gives_the_error(tmp_p
     assert 100 * e["side"].item() == pytest.approx(result["rows"][0]["side"], rel=0.02)
 
 
+def test_another_gan_is_used_recorded_and_not_resumed_as_the_book_s(gan, tmp_path):
+    """``gan=`` (``--gan``) swaps the GAN of GAN2Shape's rows: its samples change the
+    reconstruction, the file records it (the book's GAN is the default, unrecorded) and a
+    file of one GAN is not continued with the other."""
+    from g2s_lite.gan import save_stylegan2
+
+    G, D = (copy.deepcopy(m) for m in gan)
+    with torch.no_grad():
+        for p in G.style.parameters():
+            p.mul_(1.5)  # another GAN of the same layout
+    other = tmp_path / "other.pt"
+    save_stylegan2(other, G, D)
+    options = dict(methods=["g2s_sym"], preset=tiny_preset(), progress=False, quick=True,
+                   perceptual="ssim")
+    book = bm.run(1, out=tmp_path / "book.json", **options)
+    swapped = bm.run(1, out=tmp_path / "other.json", gan=str(other), **options)
+    assert "gan" not in book["meta"] and swapped["meta"]["gan"] == str(other)
+    assert swapped["rows"][0]["side"] != pytest.approx(book["rows"][0]["side"], rel=1e-4)
+    assert f"GAN {other}" in results.markdown(swapped, bm.TABLE).splitlines()[0]
+    with pytest.raises(ValueError, match="holds a run with gan"):
+        bm.run(1, out=tmp_path / "book.json", gan=str(other), resume=True, **options)
+
+
 def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path, capsys):
     """g2s_visits and the ablations start from a pretrained-nets file and record its hash; a
     resumed run with other nets or none is refused, as is a file pretrained the other way for
@@ -243,14 +267,6 @@ def test_pretrained_rows_start_from_the_file_and_refuse_another(gan, tmp_path, c
 
 
 # ----------------------------------------------------------------------------- torchrun
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _one_rank(rank, size, port, kwargs, stop_at):
     """One process of a run shared by ``size`` on the CPU (gloo), as torchrun starts it;
     ``stop_at`` (rank, face, call): that rank dies at that call of _errors on that face."""
@@ -276,7 +292,7 @@ def _one_rank(rank, size, port, kwargs, stop_at):
 
 
 def _shared(size, stop_at=None, **kwargs):
-    torch.multiprocessing.spawn(_one_rank, (size, _free_port(), kwargs, stop_at), nprocs=size)
+    torch.multiprocessing.spawn(_one_rank, (size, free_port(), kwargs, stop_at), nprocs=size)
 
 
 def entries(result):

@@ -151,3 +151,15 @@ def test_a_truth_run_writes_link_f_alone_and_is_not_resumed_as_another(tmp_path,
     with pytest.raises(ValueError, match="holds another run"):
         chain.run(1, out, preset=tiny_preset(), resume=True, latent_steps=1, spread=0,
                   regressor=PoseLightRegressor().eval(), progress=False)
+
+
+def test_a_file_of_the_book_s_gan_is_not_resumed_with_another(tmp_path):
+    """Files without a ``gan`` entry were made with the book's GAN: they resume under it and
+    are refused under another (``--gan``)."""
+    meta = {"command": "chain", "preset": "synface64", "stages": 1, "protocol": "fresh",
+            "seed": 555, "quick": False, "latent_steps": 300, "view_lr": None, "truth": False}
+    path = tmp_path / "chain.json"
+    path.write_text(json.dumps({"meta": meta, "faces": {"0": {"yaw": 1}}}))
+    assert chain._resumed(path, dict(meta))[0] == {"0": {"yaw": 1}}
+    with pytest.raises(ValueError, match="holds another run"):
+        chain._resumed(path, {**meta, "gan": "runs/longer/synface64.pt"})

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from conftest import tiny_preset
+from conftest import in_processes, tiny_preset
 from g2s_lite.losses import PerceptualLoss
 from g2s_lite.method import reconstruct
 from g2s_lite.nets import Nets
@@ -203,33 +203,6 @@ def test_every_round_can_be_kept_and_the_last_is_the_result(gan, tmp_path):
 
 
 # ----------------------------------------------------------------------------- torchrun
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank(rank, size, port, task, folder):
-    """One process of ``size`` on the CPU (gloo), as torchrun starts it: runs ``task`` and
-    leaves what it got in ``folder``/rank.pt."""
-    import os
-
-    from g2s_lite.runtime import joined
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    with joined("cpu") as world:
-        torch.save(task(world), f"{folder}/{rank}.pt")
-
-
-def _in_processes(task, size, folder):
-    torch.multiprocessing.spawn(_rank, (size, _free_port(), task, str(folder)), nprocs=size)
-    return [torch.load(folder / f"{r}.pt", weights_only=False) for r in range(size)]
-
-
 def _gradient_of_own_data(world):
     net = torch.nn.Linear(3, 1)
     torch.nn.init.ones_(net.weight)
@@ -240,7 +213,7 @@ def _gradient_of_own_data(world):
 
 
 def test_gradients_are_averaged_over_the_processes(tmp_path):
-    got = _in_processes(_gradient_of_own_data, 2, tmp_path)
+    got = in_processes(_gradient_of_own_data, 2, tmp_path)
     # d(w·x)/dw = x: the average of (1, 2, 3) and (2, 4, 6) on both processes
     for g in got:
         assert torch.equal(g, torch.tensor([[1.5, 3.0, 4.5]]))
@@ -261,7 +234,7 @@ def test_data_parallel_pretraining_keeps_every_copy_equal(gan, pretrained, tmp_p
     """Two processes, each visiting one of the two images: their copies end the same
     (without averaged gradients they would each follow their own image) and differ from the
     one-process nets, which saw both images one after the other."""
-    a, b = _in_processes(_tiny_pretraining, 2, tmp_path)
+    a, b = in_processes(_tiny_pretraining, 2, tmp_path)
     assert all(torch.equal(x, y) for x, y in zip(a["weights"], b["weights"], strict=True))
     one = list(pretrained.nets.parameters()) + list(pretrained.encoder.parameters())
     assert not all(torch.equal(x, y) for x, y in zip(a["weights"], one, strict=True))
