@@ -84,17 +84,18 @@ def test_registry_names_the_papers_checkpoints():
         assert entry.member.endswith("config-e.pt")
 
 
-def test_bundled_synface64_matches_its_registered_hash_and_loads():
-    entry = hub.REGISTRY["synface64"]
-    path = hub.fetch("synface64")
+@pytest.mark.parametrize("name", ["synface64", "synface64_long"])
+def test_bundled_synface64_matches_its_registered_hash_and_loads(name):
+    entry = hub.REGISTRY[name]
+    path = hub.fetch(name)
     assert entry.sha256 is not None and hub.sha256(path) == entry.sha256
     assert path.stat().st_size < 8 * 2**20  # "a few MB"
-    G, D = hub.load("synface64")
+    G, D = hub.load(name)
     assert G.size == 64 and D is not None
     with torch.no_grad():
         img = G(torch.randn(4, G.style_dim))
     assert img.shape == (4, 3, 64, 64) and torch.isfinite(img).all()
-    assert "wall time" in hub.model_card("synface64")
+    assert "wall time" in hub.model_card(name)
 
 
 def test_a_damaged_bundled_file_is_refused(tmp_path):
