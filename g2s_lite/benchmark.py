@@ -309,7 +309,9 @@ class BenchmarkConfig:
     (:meth:`~g2s_lite.pretrain.Pretrained.save`), pretrained as the run's ``g2s_joint`` or
     ``g2s_visits`` says; None: pretrained once at the start with the default
     :class:`~g2s_lite.pretrain.PretrainConfig` (by visits for ``g2s_visits``), cut in quick
-    mode. ``unsup3d_dir``:
+    mode. ``gan``: the GAN of GAN2Shape's rows, a hub name or a ``{"g_ema", "d"}`` file
+    of the same layout (recorded in ``meta`` unless it is :data:`~g2s_lite.hub.BOOK_GAN`).
+    ``unsup3d_dir``:
     the folder of the Unsup3d rows' weights (:data:`UNSUP3D_METHODS`; default the shipped
     ones). ``perceptual``: the kind of :class:`~g2s_lite.losses.PerceptualLoss` the method
     uses; ``downloads``: whether its ``"auto"`` may download LPIPS's backbone (an entry

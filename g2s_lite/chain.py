@@ -360,6 +360,8 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
         truth: measure link (f) alone, the GAN left out (:func:`truth_chain`): no
             reconstruction, regressor or spread.
         world: the processes sharing the run (torchrun): each takes every size-th face.
+        gan: the GAN, a hub name or a ``{"g_ema", "d"}`` file of the same layout
+            (recorded in the file's meta unless it is :data:`~g2s_lite.hub.BOOK_GAN`).
     """
     from tqdm.auto import tqdm
 
