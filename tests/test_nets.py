@@ -46,7 +46,9 @@ def test_init_depth_to_prior_reaches_the_prior():
     image = torch.rand(1, 3, 64, 64) * 2 - 1
     prior = make_prior("ellipsoid", 64)
     net = DepthNet(64, nf=16, border=0)
-    history = init_depth_to_prior(net, image, prior, steps=150, lr=1e-3, progress=False)
+    # 300 steps: at 150 the end point still depends on the order of additions (one torch
+    # thread or two), on either side of the bound below
+    history = init_depth_to_prior(net, image, prior, steps=300, lr=1e-3, progress=False)
     err = (net(image)[0] - prior).detach()
     assert history[-1] < history[0] / 5
     # the shape is reached: what is left is mostly a constant offset (see the docstring)
