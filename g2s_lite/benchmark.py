@@ -531,9 +531,7 @@ def evaluate(config: BenchmarkConfig, world: World = SOLO) -> dict:
     meta = {"command": config.command or "g2s_lite.benchmark.run", "device": str(device),
             "n_images": config.n, "seed": config.seed, "preset": preset.name,
             "version": __version__, "quick": config.quick, "torch": torch.__version__,
-            "wall_seconds": 0.0, "world_size": world.size}
-    if config.gan != BOOK_GAN:  # files without the key were made with the book's GAN
-        meta["gan"] = config.gan
+            "wall_seconds": 0.0, "world_size": world.size, **results.gan_record(config.gan)}
     ledger = results.Ledger.start(TABLE, config.out, config.markdown_out, meta, world,
                                   config.resume)
     faces = SynFaces(preset.image_size).sample(config.n, seed=config.seed)

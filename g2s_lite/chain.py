@@ -300,8 +300,8 @@ def markdown(result: dict) -> str:
     stages = sorted({k.split(".")[0] for k in s if k.startswith("stage")})
     rate = f", V's rate {meta['view_lr']:g} in step 3" if meta.get("view_lr") else ""
     left_out = ", the GAN left out: step 3 on the face truly turned" if meta.get("truth") else ""
-    gan = f", GAN {meta['gan']}" if meta.get("gan") else ""
-    lines = [f"# The chain on {meta['n_faces']} tuning faces ({meta['preset']}{gan}, "
+    lines = [f"# The chain on {meta['n_faces']} tuning faces ({meta['preset']}"
+             f"{results.gan_label(meta)}, "
              f"{meta['protocol']} start{rate}{left_out})", "",
              f"Written by `{meta['command']}`.", "", "| link | measure | value |", "|---|---|---|"]
     spread = result.get("spread")
@@ -389,9 +389,7 @@ def run(n: int, out: str | Path | None = None, first: int = 0, seed: int = TUNIN
             "protocol": "fresh" if pretrained is None else f"pretrained ({Path(pretrained).name})",
             "seed": seed, "first": first, "n_faces": n, "quick": quick,
             "latent_steps": latent_steps, "view_lr": view_lr, "truth": truth,
-            "version": __version__, "torch": torch.__version__}
-    if gan != BOOK_GAN:  # files without the key were made with the book's GAN
-        meta["gan"] = gan
+            "version": __version__, "torch": torch.__version__, **results.gan_record(gan)}
     done: dict[str, dict] = {}
     pictures: dict[str, dict] = {}  # what each face's figures need (the .pt beside out)
     if resume and out is not None:

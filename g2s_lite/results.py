@@ -45,6 +45,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .hub import BOOK_GAN
 from .runtime import SOLO, World
 
 #: What ``meta`` records of the supervised bound's training: it belongs with the row, so
@@ -54,6 +55,22 @@ SUPERVISED_META = ("supervised_training_seconds", "supervised_steps")
 #: go on to more of them) under the same schedule (quick mode renames the preset) with the
 #: same GAN (recorded only when it is not the book's).
 SAME_RUN = ("seed", "preset", "gan")
+
+
+def gan_record(gan: str) -> dict:
+    """What a results file's ``meta`` records of the GAN its run used (benchmark and chain):
+    nothing for the book's GAN, which made every file written before the record, else its
+    hub name or file, so that :data:`SAME_RUN` keeps the two apart.
+
+    >>> gan_record("synface64"), gan_record("runs/longer.pt")
+    ({}, {'gan': 'runs/longer.pt'})
+    """
+    return {} if gan == BOOK_GAN else {"gan": gan}
+
+
+def gan_label(meta: dict) -> str:
+    """The GAN for a table's title: empty for the book's (:func:`gan_record`)."""
+    return f", GAN {meta['gan']}" if meta.get("gan") else ""
 #: What two files must share to be merged: the same run over the same number of faces.
 SAME_FACES = (*SAME_RUN, "n_images", "quick")
 #: What a resumed run carries over from the file it continues.
@@ -266,8 +283,8 @@ def markdown(result: dict, table: Table) -> str:
     done = len(result["images"]) if "images" in result else meta["n_images"]
     faces = (f"{meta['n_images']} test faces" if done >= meta["n_images"] else
              f"{done} of {meta['n_images']} test faces done; `--resume` continues")
-    gan = f", GAN {meta['gan']}" if meta.get("gan") else ""
-    lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']}{gan})", "",
+    lines = [f"# SynFace benchmark ({faces}, seed {meta['seed']}, preset {meta['preset']}"
+             f"{gan_label(meta)})", "",
              f"SIDE is ×10⁻², MAD in degrees; ratios are to `{table.reference}` (the paper's in "
              "brackets, from its BFM Tables 1 and 2).", "",
              "| method | SIDE | MAD | SIDE ratio (paper) | MAD ratio (paper) | n | s/image |",

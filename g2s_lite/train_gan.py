@@ -128,7 +128,7 @@ def init_from(G: Generator, G_ema: Generator, D: Discriminator, path: str | Path
         raise ValueError(f"{path} has no discriminator; --init-from needs a {{'g_ema', 'd'}} file")
     try:
         for target, source in ((G, src_G), (G_ema, src_G), (D, src_D)):
-            target.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+            target.load_state_dict(source.state_dict())
     except RuntimeError as e:
         raise ValueError(f"{path} has another architecture than this run ({str(e).splitlines()[0]}); "
                          "pass the --size/--style-dim/--n-mlp it was trained with") from None
